@@ -1,0 +1,244 @@
+"""Scoring a set of tasks end to end: plan, cache lookup, compute, assemble.
+
+    tasks ──► packs ──► (cached? read : decode + teacher-force) ──► per-sequence rows
+                                                                 └─► per-task PU / PP / region
+
+Tasks are grouped into packs, the unit of computation, caching and locking: a task with enough
+instances is a pack of its own; one-instance tasks (Alpaca, Self-Instruct) are packed together
+so their decodes batch well. Packs are a fixed function of the task list, so a run that is
+killed and started again computes the same packs in the same batches and ends with identical
+results, recomputing no finished pack.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import ENGINE_VERSION
+from .config import ScoreConfig, to_dict
+from .encoding import PromptEncoder
+from .prompts import make_variants, sample_instances
+from .scoring import Item, make_scorer
+from .results import write_result
+from .store import ScoreStore, content_key
+from .tasks import Problem, Task
+from .taskmap import RegionRule, assign_regions
+from .uncertainty import sequence_prob, task_scores
+
+log = logging.getLogger(__name__)
+
+PACK_MIN_INSTANCES = 4   # tasks with fewer sampled instances are packed with their neighbours
+PACK_TARGET_INSTANCES = 32
+
+Progress = Callable[[int, int, str], None]  # (tasks done, tasks total, message)
+
+
+@dataclass
+class ScoreResult:
+    tasks: pd.DataFrame
+    sequences: pd.DataFrame
+    manifest: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)
+
+
+def make_packs(tasks: Sequence[Task], n_instances: int) -> list[list[int]]:
+    packs: list[list[int]] = []
+    small: list[int] = []
+    small_size = 0
+    for i, task in enumerate(tasks):
+        size = min(len(task.instances), n_instances)
+        if size >= PACK_MIN_INSTANCES:
+            packs.append([i])
+            continue
+        small.append(i)
+        small_size += size
+        if small_size >= PACK_TARGET_INSTANCES:
+            packs.append(small)
+            small, small_size = [], 0
+    if small:
+        packs.append(small)
+    return packs
+
+
+class Engine:
+    """One resident model and its scorer, ready to score any number of task sets."""
+
+    def __init__(self, config: ScoreConfig, loaded=None, cache_dir: Path | None = None):
+        from .models import load_model  # torch-heavy; keep it out of module import time
+
+        self.config = config
+        self.loaded = loaded or load_model(config.model, revision=config.revision, dtype=config.dtype,
+                                           device=config.device, trust_remote_code=config.trust_remote_code)
+        lm = self.loaded
+        limit = config.max_source_tokens
+        if not lm.is_seq2seq:
+            limit = min(limit, lm.max_positions - config.max_new_tokens)
+        self.encoder = PromptEncoder(lm.tokenizer, lm.is_seq2seq, limit, config.max_new_tokens)
+        self._scorer = None
+        self.key_parts = {
+            "engine_version": ENGINE_VERSION,
+            "model": lm.fingerprint,
+            "dtype": str(lm.dtype).replace("torch.", ""),
+            "device_type": lm.device.type,
+            "prompt": self.encoder.fingerprint(),
+            "method": {k: v for k, v in to_dict(config).items() if k not in ScoreConfig.EXECUTION_FIELDS},
+        }
+        self.run_key = content_key(self.key_parts)[:32]
+        self.store = ScoreStore(self.run_key, self.key_parts, root=cache_dir)
+
+    @property
+    def scorer(self):
+        """Built on first use: loading the weights is skipped when every task is cached."""
+        if self._scorer is None:
+            eos = getattr(getattr(self.loaded.model, "generation_config", None), "eos_token_id", None)
+            self._scorer = make_scorer(self.loaded, self.encoder.stop_ids(eos), self.config.batch_tokens)
+        return self._scorer
+
+    # --- one pack ------------------------------------------------------------------------
+
+    def _compute_pack(self, tasks: Sequence[Task], task_keys: Sequence[str]) -> pa.Table:
+        cfg, enc = self.config, self.encoder
+        plans = []  # (task, key, instances, variants, encoded[j][i])
+        for task, key in zip(tasks, task_keys):
+            instances = sample_instances(task, cfg.n_instances, cfg.seed)
+            variants = make_variants(task, k=cfg.n_perturbations, p=cfg.drop_prob, mode=cfg.mode,
+                                     seed=cfg.seed, n_examples=cfg.n_examples)
+            encoded = [[enc.encode(v, inst.input, variant_key=(task.id, v.index)) for inst in instances] for v in variants]
+            plans.append((task, key, instances, variants, encoded))
+        enc._prefixes.clear()
+
+        # the answers: the model's own greedy predictions (P_0 comes with them) or the gold outputs
+        originals = [(p, i) for p in range(len(plans)) for i in range(len(plans[p][2]))]
+        answers: dict[tuple[int, int], tuple[int, ...]] = {}
+        p0: dict[tuple[int, int], np.ndarray] = {}
+        answer_cut: dict[tuple[int, int], bool] = {}
+        if cfg.labels == "model":
+            items = [Item(plans[p][4][0][i].prefix, plans[p][4][0][i].body) for p, i in originals]
+            for (p, i), dec in zip(originals, self.scorer.decode(items, cfg.max_new_tokens)):
+                answers[p, i], p0[p, i], answer_cut[p, i] = tuple(dec.tokens), dec.logprobs, False
+        else:
+            for p, i in originals:
+                answers[p, i], answer_cut[p, i] = enc.encode_answer(plans[p][2][i].outputs[0])
+
+        # teacher-force every answer under every prompt it still needs
+        needed = [(p, j, i) for p in range(len(plans)) for j in range(len(plans[p][3]))
+                  for i in range(len(plans[p][2])) if not (j == 0 and (p, i) in p0)]
+        items = [Item(plans[p][4][j][i].prefix, plans[p][4][j][i].body, answers[p, i]) for p, j, i in needed]
+        forced = dict(zip(needed, self.scorer.score(items)))
+
+        rows: list[dict[str, Any]] = []
+        for p, (task, key, instances, variants, encoded) in enumerate(plans):
+            for j, variant in enumerate(variants):
+                for i, inst in enumerate(instances):
+                    logprobs = p0[p, i] if (j == 0 and (p, i) in p0) else forced[p, j, i]
+                    mean_lp, prob = sequence_prob(logprobs)
+                    row = {
+                        "task_key": key, "task_id": task.id, "instance_id": inst.id, "perturbation": j,
+                        "definition": variant.definition, "definition_dropped": list(variant.definition_dropped),
+                        "example_inputs": [e.input for e in variant.examples],
+                        "input": inst.input, "gold": list(inst.outputs),
+                        "prediction": enc.decode_text(answers[p, i]), "n_tokens": len(answers[p, i]),
+                        "mean_logprob": mean_lp, "prob": prob,
+                        "truncated": bool(encoded[j][i].truncated or answer_cut[p, i]),
+                    }
+                    if cfg.audit:
+                        row["input_ids"] = list(encoded[j][i].prefix + encoded[j][i].body)
+                        row["prediction_ids"] = list(answers[p, i])
+                    rows.append(row)
+        return pa.Table.from_pylist(rows)
+
+    # --- a task set -----------------------------------------------------------------------
+
+    def score(self, tasks: Sequence[Task], *, progress: Progress | None = None,
+              out_dir: Path | None = None, problems: Sequence[Problem] = (),
+              sources: Sequence[str] = (), rule: RegionRule = RegionRule()) -> ScoreResult:
+        started = time.time()
+        keys = [self.store.task_key(t.content_hash) for t in tasks]
+        packs = make_packs(tasks, self.config.n_instances)
+        done = self.store.index()
+        n_cached = sum(k in done for k in keys)
+        finished = n_cached
+        computed = 0
+        if progress:
+            progress(finished, len(tasks), f"{n_cached} cached")
+
+        def run_pack(pack: list[int], wait: bool) -> bool:
+            nonlocal finished, computed
+            todo = [i for i in pack if keys[i] not in self.store.index()]
+            if not todo:
+                return True
+            pack_key = self.store.pack_key(keys[i] for i in todo)
+            lock = self.store.wait_lock(pack_key) if wait else self.store.try_lock(pack_key)
+            if lock is None:
+                return False  # another process is computing it; come back later
+            try:
+                todo = [i for i in todo if keys[i] not in self.store.index()]
+                if todo:
+                    table = self._compute_pack([tasks[i] for i in todo], [keys[i] for i in todo])
+                    self.store.write_pack(pack_key, table, [keys[i] for i in todo])
+                    computed += len(todo)
+                    finished += len(todo)
+                    if progress:
+                        progress(finished, len(tasks), tasks[todo[-1]].id)
+            finally:
+                lock.release()
+            return True
+
+        deferred = [pack for pack in packs if not run_pack(pack, wait=False)]
+        for pack in deferred:
+            run_pack(pack, wait=True)
+        if progress and deferred:
+            progress(len(tasks), len(tasks), "done")
+
+        sequences = self.store.read_tasks(keys).to_pandas() if tasks else pd.DataFrame()
+        table = build_task_table(tasks, sequences, rule)
+        truncated = table[table["n_truncated"] > 0] if len(table) else table
+        for _, row in truncated.iterrows():
+            log.warning("%s: %d of %d scored prompts were truncated to %d tokens", row["task_id"],
+                        row["n_truncated"], row["n_sequences"], self.encoder.max_prompt_tokens)
+        manifest = {
+            "engine_version": ENGINE_VERSION,
+            "run_key": self.run_key,
+            "config": to_dict(self.config),
+            "model": {"name": self.loaded.name, "fingerprint": self.loaded.fingerprint,
+                      "dtype": self.key_parts["dtype"], "device": str(self.loaded.device),
+                      "prompt_style": self.encoder.style},
+            "key_parts": self.key_parts,
+            "sources": list(sources),
+            "n_tasks": len(tasks), "n_cached": n_cached, "n_computed": computed,
+            "seconds": round(time.time() - started, 2),
+            "skipped": [vars(p) for p in problems],
+            "region_rule": vars(rule),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        if out_dir is not None:
+            write_result(Path(out_dir), table, sequences, manifest)
+        return ScoreResult(table, sequences, manifest, list(problems))
+
+
+def build_task_table(tasks: Sequence[Task], sequences: pd.DataFrame, rule: RegionRule) -> pd.DataFrame:
+    """Per-task scores joined with what the map and the policies need to know about each task."""
+    meta = pd.DataFrame({
+        "task_id": [t.id for t in tasks],
+        "kind": [t.kind for t in tasks],
+        "categories": [list(t.categories) for t in tasks],
+        "category": [t.categories[0] if t.categories else "" for t in tasks],
+        "definition": [t.definition for t in tasks],
+        "n_available": [len(t.instances) for t in tasks],
+        "source": [t.source for t in tasks],
+    })
+    scores = task_scores(sequences) if len(sequences) else task_scores(pd.DataFrame())
+    table = meta.merge(scores, on="task_id", how="left")
+    if len(table):
+        table["region"] = assign_regions(table, rule)
+    else:
+        table["region"] = pd.Series(dtype=object)
+    return table

@@ -1,0 +1,114 @@
+"""The task map's regions: ambiguous, easy, difficult (METHOD.md §4), by an explicit rule.
+
+Default rule ("rank"): work in percentile ranks r_u of PU and r_p of PP (ECDF: the share of
+tasks with a value <= this one), so it adapts to any model and pool, and so the easy/difficult
+border is the diagonal the paper's figure shows rather than a box:
+
+    ambiguous  = the `ambiguous_frac` of tasks with the highest PU
+    easy       = of the rest, the `easy_frac` with the highest  r_p - r_u   (confident, prompt-certain)
+    difficult  = of the rest, the `difficult_frac` with the lowest r_p + r_u (unsure, prompt-certain)
+    other      = everything else
+
+Each fraction defaults to 0.2, so a small pool (30-50 tasks) still has enough tasks per region
+to train on; the paper's figure has about 0.11 in each (68 of 620). The "threshold" rule uses
+fixed PU/PP cut-offs instead (defaults read off the paper's figure). A rule is fitted on one
+scored set and can then classify any (PU, PP) point, which is how the map shades its regions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REGIONS = ("ambiguous", "easy", "difficult", "other")
+REGION_COLORS = {"ambiguous": "#d62728", "easy": "#2ca02c", "difficult": "#1f77b4", "other": "#b0b0b0"}
+
+
+@dataclass(frozen=True)
+class RegionRule:
+    """Rank rule: fractions of the pool per region. Threshold rule: fixed cut-offs."""
+
+    method: str = "rank"
+    ambiguous_frac: float = 0.2
+    easy_frac: float = 0.2
+    difficult_frac: float = 0.2
+    ambiguous_pu: float = 0.10
+    certain_pu: float = 0.03
+    easy_pp: float = 0.83
+    difficult_pp: float = 0.73
+
+    def __post_init__(self) -> None:
+        if self.method not in ("rank", "threshold"):
+            raise ValueError(f"RegionRule.method must be 'rank' or 'threshold', got {self.method!r}")
+        fracs = (self.ambiguous_frac, self.easy_frac, self.difficult_frac)
+        if any(not 0 <= f <= 1 for f in fracs) or sum(fracs) > 1:
+            raise ValueError(f"region fractions must be in [0, 1] and sum to <= 1, got {fracs}")
+
+
+@dataclass(frozen=True)
+class FittedRule:
+    rule: RegionRule
+    pu_sorted: np.ndarray
+    pp_sorted: np.ndarray
+    ambiguous_cut: float = np.inf   # r_u >= cut
+    easy_cut: float = np.inf        # r_p - r_u >= cut
+    difficult_cut: float = -np.inf  # r_p + r_u <= cut
+
+    def _ranks(self, pu: np.ndarray, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = max(len(self.pu_sorted), 1)
+        r_u = np.searchsorted(self.pu_sorted, pu, side="right") / n
+        r_p = np.searchsorted(self.pp_sorted, pp, side="right") / n
+        return r_u, r_p
+
+    def classify(self, pu, pp) -> np.ndarray:
+        pu, pp = np.asarray(pu, dtype=float), np.asarray(pp, dtype=float)
+        out = np.full(pu.shape, "other", dtype=object)
+        r = self.rule
+        if r.method == "threshold":
+            certain = pu <= r.certain_pu
+            out[certain & (pp <= r.difficult_pp)] = "difficult"
+            out[certain & (pp >= r.easy_pp)] = "easy"
+            out[pu >= r.ambiguous_pu] = "ambiguous"
+            return out
+        r_u, r_p = self._ranks(pu, pp)
+        ambiguous = r_u >= self.ambiguous_cut
+        easy = ~ambiguous & (r_p - r_u >= self.easy_cut)
+        difficult = ~ambiguous & ~easy & (r_p + r_u <= self.difficult_cut)
+        out[ambiguous], out[easy], out[difficult] = "ambiguous", "easy", "difficult"
+        return out
+
+
+def fit_rule(pu, pp, rule: RegionRule = RegionRule()) -> FittedRule:
+    pu, pp = np.asarray(pu, dtype=float), np.asarray(pp, dtype=float)
+    fitted = FittedRule(rule, np.sort(pu), np.sort(pp))
+    if rule.method == "threshold" or len(pu) == 0:
+        return fitted
+    n = len(pu)
+    r_u, r_p = fitted._ranks(pu, pp)
+
+    def top_cut(score: np.ndarray, eligible: np.ndarray, frac: float) -> float:
+        count = int(round(frac * n))
+        values = np.sort(score[eligible])[::-1]
+        if count <= 0 or len(values) == 0:
+            return np.inf
+        return float(values[min(count, len(values)) - 1])
+
+    amb_cut = top_cut(r_u, np.ones(n, bool), rule.ambiguous_frac)
+    rest = r_u < amb_cut
+    easy_cut = top_cut(r_p - r_u, rest, rule.easy_frac)
+    rest &= (r_p - r_u) < easy_cut
+    diff_cut = -top_cut(-(r_p + r_u), rest, rule.difficult_frac)
+    return FittedRule(rule, fitted.pu_sorted, fitted.pp_sorted, amb_cut, easy_cut, diff_cut)
+
+
+def assign_regions(tasks: pd.DataFrame, rule: RegionRule = RegionRule()) -> pd.Series:
+    """The region of every task in a per-task table (columns pu, pp)."""
+    fitted = fit_rule(tasks["pu"], tasks["pp"], rule)
+    return pd.Series(fitted.classify(tasks["pu"], tasks["pp"]), index=tasks.index, name="region")
+
+
+def region_counts(regions: pd.Series) -> dict[str, int]:
+    counts = regions.value_counts()
+    return {name: int(counts.get(name, 0)) for name in REGIONS}
