@@ -57,7 +57,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--trust-remote-code", action="store_true", help="allow model code from the Hub (off unless asked)")
 
 
-def add_score_args(p: argparse.ArgumentParser) -> None:
+def add_score_args(p: argparse.ArgumentParser, seed_flag: str = "--seed") -> None:
     d = ScoreConfig()
     g = p.add_argument_group("method (METHOD.md §2-3; defaults are the paper's)")
     g.add_argument("--n", type=int, default=d.n_instances, help="instances sampled per task")
@@ -68,7 +68,8 @@ def add_score_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--labels", choices=LABEL_MODES, default=d.labels,
                    help="model: score the model's own greedy prediction (the paper); gold: score the reference output")
     g.add_argument("--examples", type=int, default=d.n_examples, help="positive examples shown in each prompt")
-    g.add_argument("--seed", type=int, default=d.seed, help="seeds instance sampling and perturbations (per task)")
+    g.add_argument(seed_flag, type=int, default=d.seed, dest="score_seed",
+                   help="seeds instance sampling and perturbations when scoring (per task)")
     g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="greedy decoding limit")
     g.add_argument("--max-source-tokens", type=int, default=d.max_source_tokens, help="prompt length limit (longer prompts are truncated, with a warning)")
     g.add_argument("--batch-tokens", type=int, default=d.batch_tokens, help="padded tokens per batch (0 = 4096 on CPU, 32768 on GPU)")
@@ -77,9 +78,71 @@ def add_score_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(a: argparse.Namespace) -> ScoreConfig:
     return ScoreConfig(model=a.model, revision=a.revision, trust_remote_code=a.trust_remote_code, dtype=a.dtype,
                        device=a.device, n_instances=a.n, n_perturbations=a.k, drop_prob=a.p, mode=a.mode,
-                       labels=a.labels, n_examples=a.examples, seed=a.seed, max_new_tokens=a.max_new_tokens,
+                       labels=a.labels, n_examples=a.examples, seed=a.score_seed, max_new_tokens=a.max_new_tokens,
                        max_source_tokens=a.max_source_tokens, audit=getattr(a, "audit", False),
                        batch_tokens=a.batch_tokens)
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    from .config import TrainConfig
+    d = TrainConfig()
+    g = p.add_argument_group("training (the paper: 200 instances/task, lr 5e-5 constant, 50 warm-up steps, "
+                             "8 epochs, batch 128)")
+    g.add_argument("--train-instances", type=int, default=d.max_instances_per_task, help="instances per task used for training")
+    g.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate")
+    g.add_argument("--lr-scheduler", default=d.lr_scheduler, choices=["constant_with_warmup", "constant", "linear", "cosine"],
+                   help="learning-rate schedule")
+    g.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
+    g.add_argument("--epochs", type=float, default=d.epochs, help="passes over the training instances (fractions allowed)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per device per step")
+    g.add_argument("--grad-accum", type=int, default=d.grad_accum, help="gradient accumulation steps")
+    g.add_argument("--train-source-tokens", type=int, default=d.max_source_tokens, help="prompt length limit in training")
+    g.add_argument("--train-target-tokens", type=int, default=d.max_target_tokens, help="answer length limit in training")
+    g.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "bf16", "fp16", "no"],
+                   help="auto = bf16 autocast where supported")
+    g = p.add_argument_group("held-out evaluation")
+    from .config import EvalConfig
+    e = EvalConfig()
+    g.add_argument("--eval-instances", type=int, default=e.max_instances_per_task, help="first N instances of each held-out task (NIV2: 100)")
+    g.add_argument("--eval-new-tokens", type=int, default=e.max_new_tokens, help="generation limit in evaluation (the paper: 128)")
+
+
+def train_eval_from_args(a: argparse.Namespace):
+    from .config import EvalConfig, TrainConfig
+    train = TrainConfig(max_instances_per_task=a.train_instances, learning_rate=a.lr, lr_scheduler=a.lr_scheduler,
+                        warmup_steps=a.warmup_steps, epochs=a.epochs, batch_size=a.batch_size, grad_accum=a.grad_accum,
+                        max_source_tokens=a.train_source_tokens, max_target_tokens=a.train_target_tokens,
+                        mixed_precision=a.mixed_precision, n_examples=a.examples)
+    evaluation = EvalConfig(max_instances_per_task=a.eval_instances, max_new_tokens=a.eval_new_tokens,
+                            n_examples=a.examples, max_source_tokens=a.max_source_tokens)
+    return train, evaluation
+
+
+def add_pool_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("tasks")
+    g.add_argument("--pool", nargs="+", default=["builtin"], help="task sources to select from (as for `score`)")
+    g.add_argument("--pool-split", default=None, help="split file restricting the pool (e.g. splits/default/train_tasks.txt)")
+    g.add_argument("--eval", nargs="+", default=None, dest="eval_tasks",
+                   help="held-out task sources (default: the pool itself, which only makes sense for smoke tests)")
+    g.add_argument("--eval-split", default=None, help="split file restricting the held-out tasks")
+    g.add_argument("--runs-dir", default="runs", help="where run directories are created")
+    g.add_argument("--name", default=None, help="run name prefix (default: derived from the pool and the time)")
+    g.add_argument("--detach", action="store_true", help="start background workers and return (watch with `taskmap runs`)")
+
+
+def _run_foreground_or_detached(runs, detach: bool) -> int:
+    from .runs import launch_worker
+    from .worker import run_worker
+
+    if detach:
+        for run in runs:
+            print(f"started worker {launch_worker(run)} for {run.path}")
+        return 0
+    code = 0
+    for run in runs:
+        print(f"== {run.path}")
+        code = run_worker(run.path, echo=True) or code
+    return code
 
 
 def add_task_args(p: argparse.ArgumentParser, nargs: str = "+") -> None:
@@ -176,6 +239,124 @@ def cmd_tasks(a: argparse.Namespace) -> int:
     return 1 if loaded.errors else 0
 
 
+def _run_name(a: argparse.Namespace, kind: str) -> str:
+    import time
+    base = a.name or f"{_slug(Path(a.pool[0].rstrip('/')).stem)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return base if kind == "loop" else f"{base}-{kind}"
+
+
+def cmd_loop(a: argparse.Namespace) -> int:
+    from .config import LoopConfig, run_config_to_dict
+    from .policies import policy_names
+    from .runs import create_run
+
+    unknown = [p for p in a.policy if p not in policy_names()]
+    if unknown:
+        raise ValueError(f"unknown policy {unknown}; choose from {policy_names()}")
+    train, evaluation = train_eval_from_args(a)
+    score = config_from_args(a)
+    quota = a.quota if a.quota in ("pool", "none") else float(a.quota)
+    runs, name = [], _run_name(a, "loop")
+    for policy in a.policy:
+        for seed in a.seed:
+            config = LoopConfig(pool=tuple(a.pool), pool_split=a.pool_split, eval_tasks=tuple(a.eval_tasks or ()),
+                                eval_split=a.eval_split, model=a.model, policy=policy, seed=seed,
+                                initial_tasks=a.initial, initial_task_ids=tuple(a.initial_tasks or ()),
+                                per_round=a.per_round, rounds=a.rounds, quota=quota,
+                                curated=tuple(a.curated or ()), retrain_from=a.retrain_from,
+                                keep_checkpoints=a.keep_checkpoints, score=score, train=train, eval=evaluation,
+                                rule=vars(rule_from_args(a)))
+            runs.append(create_run(Path(a.runs_dir), f"{name}-{policy}-s{seed}", run_config_to_dict(config)))
+    return _run_foreground_or_detached(runs, a.detach)
+
+
+def cmd_findings(a: argparse.Namespace) -> int:
+    from .config import FindingsConfig, run_config_to_dict
+    from .runs import create_run
+
+    train, evaluation = train_eval_from_args(a)
+    config = FindingsConfig(pool=tuple(a.pool), pool_split=a.pool_split, eval_tasks=tuple(a.eval_tasks or ()),
+                            eval_split=a.eval_split, model=a.model, subsets=tuple(a.subsets),
+                            subset_size=a.subset_size, seeds=tuple(a.seeds), score=config_from_args(a), train=train,
+                            eval=evaluation, rule=vars(rule_from_args(a)))
+    run = create_run(Path(a.runs_dir), _run_name(a, "findings"), run_config_to_dict(config))
+    code = _run_foreground_or_detached([run], a.detach)
+    report = run.path / "findings" / "report.md"
+    if report.is_file():
+        print(report.read_text())
+        print(f"report: {report} and {report.with_suffix('.html')}")
+    return code
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from .compare import comparison_table, curves_figure, eval_points, load_runs
+
+    points = eval_points(load_runs(a.runs))
+    if points.empty:
+        print("error: no evaluated loop rounds in the given runs", file=sys.stderr)
+        return 2
+    print(comparison_table(points))
+    out = Path(a.out)
+    curves_figure(points).write_html(out, include_plotlyjs=True)
+    points.to_csv(out.with_suffix(".csv"), index=False)
+    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    return 0
+
+
+def cmd_worker(a: argparse.Namespace) -> int:
+    from .worker import run_worker
+    return run_worker(a.run, echo=True)
+
+
+def cmd_resume(a: argparse.Namespace) -> int:
+    from .runs import RunDir
+
+    run = RunDir(Path(a.run))
+    if not run.exists():
+        raise FileNotFoundError(f"{run.path} is not a run directory")
+    state = run.status()["state"]
+    if state == "running":
+        print(f"error: {run.path} is running (pid {run.raw_status().get('pid')}); nothing to resume", file=sys.stderr)
+        return 2
+    if state == "done":
+        print(f"{run.path} is already done")
+        return 0
+    if run.cancel_path.exists():
+        run.cancel_path.unlink()
+    print(f"resuming {run.path} (was {state})")
+    return _run_foreground_or_detached([run], a.detach)
+
+
+def cmd_runs(a: argparse.Namespace) -> int:
+    from .runs import list_runs
+
+    runs = list_runs(Path(a.runs_dir))
+    if not runs:
+        print(f"no runs in {a.runs_dir}")
+    for run in runs:
+        st = run.status()
+        progress = st.get("progress") or {}
+        where = f"round {st.get('round')} {st.get('stage') or ''}".strip() if st.get("round") is not None else (st.get("stage") or "")
+        prog = f"{progress.get('done')}/{progress.get('total')} {progress.get('unit', '')}" if progress else ""
+        print(f"{run.name:<48} {st['state']:<12} {where:<24} {prog}")
+    return 0
+
+
+def cmd_cancel(a: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    from .runs import RunDir, pid_alive
+
+    run = RunDir(Path(a.run))
+    run.request_cancel()
+    status = run.raw_status()
+    if status.get("host") == os.uname().nodename and pid_alive(status.get("pid")):
+        os.kill(int(status["pid"]), signal.SIGTERM)
+    print(f"cancel requested for {run.path}; the worker stops at the next clean point")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taskmap", description="Prompt-uncertainty task maps and active instruction tuning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -208,13 +389,82 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Export the per-task table (or --sequences) as CSV or Parquet, or the task ids "
                                    "as a NIV2 split list (one per line), optionally only some regions or kinds.")
     p.add_argument("scored", help="a scored-set directory written by `taskmap score`")
-    p.add_argument("--format", choices=["csv", "parquet", "split"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet", "split"], default="csv",
+                   help="csv / parquet: the per-task table (or --sequences); split: task ids, one per line (NIV2 split list)")
     p.add_argument("--out", default=None, help="output file (default next to the scored set)")
     p.add_argument("--region", action="append", choices=REGIONS, help="keep only this region (repeatable)")
     p.add_argument("--kind", choices=["classification", "generation"], default=None, help="keep only this kind")
     p.add_argument("--sequences", action="store_true", help="export the per-sequence table instead (csv/parquet)")
     add_rule_args(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("loop", help="run active instruction tuning: score, select, train, evaluate, per round",
+                       description="One run directory per (policy, seed): round 0 trains on a random initial set "
+                                   "(shared by all policies of a seed); each later round scores the pool with the "
+                                   "current model, selects new tasks with the policy, retrains and evaluates.")
+    add_pool_args(p)
+    g = p.add_argument_group("schedule")
+    g.add_argument("--policy", nargs="+", default=["uncertainty", "random"],
+                   help="selection policies (one run each): uncertainty, random, high-perplexity, low-perplexity, "
+                        "ambiguous, easy, difficult, curated")
+    g.add_argument("--seed", nargs="+", type=int, default=[0], help="seeds (one run each per policy)")
+    g.add_argument("--initial", type=int, default=8, help="tasks in the random round-0 set (the paper: 68)")
+    g.add_argument("--initial-tasks", nargs="+", default=None, help="train round 0 on exactly these task ids instead")
+    g.add_argument("--per-round", type=int, default=8, help="tasks selected per round (the paper: 68)")
+    g.add_argument("--rounds", type=int, default=2, help="selection rounds after round 0 (the paper: 4)")
+    g.add_argument("--quota", default="pool", help="classification share of each selection: 'pool' (the pool's own), "
+                                                   "'none', or a number such as 0.35 (the paper: 24 of 68)")
+    g.add_argument("--curated", nargs="+", default=None, help="task ids for the curated policy, in order")
+    g.add_argument("--retrain-from", choices=["base", "previous"], default="base",
+                   help="base: retrain on all selected tasks each round (the paper); previous: continue training")
+    g.add_argument("--keep-checkpoints", choices=["last", "all"], default="last",
+                   help="last: delete a round's checkpoint once the next one exists")
+    add_model_args(p)
+    add_score_args(p, seed_flag="--score-seed")
+    add_train_args(p)
+    add_rule_args(p)
+    p.set_defaults(func=cmd_loop)
+
+    p = sub.add_parser("findings", help="train on ambiguous / easy / difficult / random subsets and report",
+                       description="Score the pool with the base model, then train on equal-size subsets of the "
+                                   "ambiguous, easy and difficult regions and of random tasks over several seeds, "
+                                   "evaluate each on the held-out tasks, and write report.md / report.html.")
+    add_pool_args(p)
+    g = p.add_argument_group("experiment")
+    g.add_argument("--subsets", nargs="+", default=["ambiguous", "easy", "difficult", "random"],
+                   help="subsets to train on")
+    g.add_argument("--subset-size", type=int, default=0, help="tasks per subset (0 = the smallest region's size)")
+    g.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (at least 3 for a spread)")
+    add_model_args(p)
+    add_score_args(p, seed_flag="--score-seed")
+    add_train_args(p)
+    add_rule_args(p)
+    p.set_defaults(func=cmd_findings)
+
+    p = sub.add_parser("compare", help="ROUGE-L against tasks trained, per policy, over seeds",
+                       description="Gather the evaluations of loop runs and draw ROUGE-L (overall / classification / "
+                                   "generation) against the number of training tasks: one line per policy, mean "
+                                   "and ±1 std over seeds. Prints a table, writes HTML and CSV.")
+    p.add_argument("runs", nargs="+", help="run directories, or directories holding runs")
+    p.add_argument("--out", default="compare.html", help="HTML output (a CSV of the points goes beside it)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("worker", help="run a run directory in this process (what background workers run)")
+    p.add_argument("run", help="run directory")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run from its last finished stage")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--detach", action="store_true", help="resume in a background worker")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("runs", help="list runs with their state, round, stage and progress")
+    p.add_argument("--runs-dir", default="runs", help="directory holding run directories")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("cancel", help="ask a run's worker to stop at the next clean point")
+    p.add_argument("run", help="run directory")
+    p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("tasks", help="load and validate tasks, list them and everything skipped")
     add_task_args(p)

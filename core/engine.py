@@ -3,9 +3,9 @@
     tasks ──► packs ──► (cached? read : decode + teacher-force) ──► per-sequence rows
                                                                  └─► per-task PU / PP / region
 
-Tasks are grouped into packs, the unit of computation, caching and locking: a task with enough
-instances is a pack of its own; one-instance tasks (Alpaca, Self-Instruct) are packed together
-so their decodes batch well. Packs are a fixed function of the task list, so a run that is
+Tasks are grouped into packs, the unit of computation, caching and locking: consecutive tasks
+up to about 64 sampled instances, so decoding batches across tasks (one-instance Alpaca tasks
+need this most). Packs are a fixed function of the task list, so a run that is
 killed and started again computes the same packs in the same batches and ends with identical
 results, recomputing no finished pack.
 """
@@ -35,8 +35,7 @@ from .uncertainty import sequence_prob, task_scores
 
 log = logging.getLogger(__name__)
 
-PACK_MIN_INSTANCES = 4   # tasks with fewer sampled instances are packed with their neighbours
-PACK_TARGET_INSTANCES = 32
+PACK_INSTANCES = 64  # sampled instances per pack: decoded together, so the long tail is paid once
 
 Progress = Callable[[int, int, str], None]  # (tasks done, tasks total, message)
 
@@ -50,21 +49,18 @@ class ScoreResult:
 
 
 def make_packs(tasks: Sequence[Task], n_instances: int) -> list[list[int]]:
+    """Consecutive tasks grouped until a pack holds about PACK_INSTANCES sampled instances."""
     packs: list[list[int]] = []
-    small: list[int] = []
-    small_size = 0
+    current: list[int] = []
+    size = 0
     for i, task in enumerate(tasks):
-        size = min(len(task.instances), n_instances)
-        if size >= PACK_MIN_INSTANCES:
-            packs.append([i])
-            continue
-        small.append(i)
-        small_size += size
-        if small_size >= PACK_TARGET_INSTANCES:
-            packs.append(small)
-            small, small_size = [], 0
-    if small:
-        packs.append(small)
+        current.append(i)
+        size += min(len(task.instances), n_instances)
+        if size >= PACK_INSTANCES:
+            packs.append(current)
+            current, size = [], 0
+    if current:
+        packs.append(current)
     return packs
 
 
@@ -86,7 +82,7 @@ class Engine:
         self.key_parts = {
             "engine_version": ENGINE_VERSION,
             "model": lm.fingerprint,
-            "dtype": str(lm.dtype).replace("torch.", ""),
+            "dtype": lm.precision,
             "device_type": lm.device.type,
             "prompt": self.encoder.fingerprint(),
             "method": {k: v for k, v in to_dict(config).items() if k not in ScoreConfig.EXECUTION_FIELDS},
@@ -128,7 +124,10 @@ class Engine:
             for p, i in originals:
                 answers[p, i], answer_cut[p, i] = enc.encode_answer(plans[p][2][i].outputs[0])
 
-        # teacher-force every answer under every prompt it still needs
+        # teacher-force every answer under every prompt it still needs (P_0 too, when the decode
+        # ran in another precision than the teacher-forced passes: all P_j must be comparable)
+        if not self.scorer.p0_from_decode:
+            p0.clear()
         needed = [(p, j, i) for p in range(len(plans)) for j in range(len(plans[p][3]))
                   for i in range(len(plans[p][2])) if not (j == 0 and (p, i) in p0)]
         items = [Item(plans[p][4][j][i].prefix, plans[p][4][j][i].body, answers[p, i]) for p, j, i in needed]

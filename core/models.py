@@ -40,9 +40,12 @@ class LoadedModel:
     """
 
     def __init__(self, *, tokenizer, name: str, is_seq2seq: bool, device: torch.device, dtype: torch.dtype,
-                 fingerprint: dict[str, str], max_positions: int, loader=None, model=None):
+                 fingerprint: dict[str, str], max_positions: int, loader=None, model=None,
+                 score_autocast: torch.dtype | None = None, precision: str = ""):
         self.tokenizer, self.name, self.is_seq2seq = tokenizer, name, is_seq2seq
         self.device, self.dtype, self.fingerprint, self.max_positions = device, dtype, fingerprint, max_positions
+        self.score_autocast = score_autocast  # teacher-forced passes run under this autocast dtype, if any
+        self.precision = precision or str(dtype).replace("torch.", "")
         self._loader, self._model = loader, model
 
     @property
@@ -121,14 +124,34 @@ def cpu_has_fast_bf16() -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in checks)
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype != "auto":
-        return getattr(torch, dtype)
+def fast_half(device: torch.device) -> torch.dtype | None:
+    """The 16-bit type this device computes fast, if any."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-    return torch.float32
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    return None
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The dtype the weights are loaded in ("mixed" keeps them in fp32)."""
+    if dtype == "auto":
+        return fast_half(device) or torch.float32
+    if dtype == "mixed":
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def resolve_autocast(dtype: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of teacher-forced passes: only "mixed" has one."""
+    return fast_half(device) if dtype == "mixed" else None
+
+
+def precision_name(dtype: str, device: torch.device) -> str:
+    """What goes into cache keys and manifests, e.g. "bfloat16" or "mixed-bfloat16"."""
+    autocast = resolve_autocast(dtype, device)
+    weights = str(resolve_dtype(dtype, device)).replace("torch.", "")
+    return f"mixed-{str(autocast).replace('torch.', '')}" if autocast else weights
 
 
 def _file_sha256(path: Path) -> str:
@@ -208,4 +231,6 @@ def load_model(spec: str = DEFAULT_MODEL, *, revision: str | None = None, dtype:
     if not max_positions or max_positions > 1_000_000:
         max_positions = int(min(getattr(tokenizer, "model_max_length", 4096), 1_000_000))
     return LoadedModel(tokenizer=tokenizer, name=str(name), is_seq2seq=is_seq2seq, device=torch_device,
-                       dtype=torch_dtype, fingerprint=fingerprint, max_positions=max_positions, loader=load_weights)
+                       dtype=torch_dtype, fingerprint=fingerprint, max_positions=max_positions, loader=load_weights,
+                       score_autocast=resolve_autocast(dtype, torch_device),
+                       precision=precision_name(dtype, torch_device))

@@ -17,14 +17,17 @@ result does not need:
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-LOGSOFTMAX_ROWS = 1024  # answer positions per fp32 log-softmax chunk (bounds memory: rows x vocab x 4 B)
+PREFIX_BUCKET = 32  # cached prefixes batched together differ in length by less than this
+LOGSOFTMAX_ROWS = 1024
+DECODE_BATCH = 64      # rows decoded together at most
+DECODE_KV_FACTOR = 16  # decode batches may hold this many times batch_tokens in KV cache
+SHRINK_AT = 4      # rebuild the batch without finished rows once 1/SHRINK_AT of them are done  # answer positions per fp32 log-softmax chunk (bounds memory: rows x vocab x 4 B)
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,21 @@ class Decoded:
     logprobs: np.ndarray  # log-prob of each generated token (end token included when produced)
 
 
-def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64) -> list[list[int]]:
-    """Group indices into batches of similar length whose padded size stays within `budget` tokens."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64,
+                   groups: Sequence[int] | None = None) -> list[list[int]]:
+    """Group indices into batches of similar length whose padded size stays within `budget` tokens.
+
+    With `groups`, rows are batched within each group first (used to keep rows with cached
+    prefixes of similar length together, so the prefix padding stays small too).
+    """
+    group = groups if groups is not None else [0] * len(lengths)
+    order = sorted(range(len(lengths)), key=lambda i: (group[i], -lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
         width = lengths[current[0]] if current else lengths[i]  # sorted descending: first is widest
-        if current and (len(current) + 1) * width > budget or len(current) >= max_batch:
+        if current and (group[i] != group[current[0]] or (len(current) + 1) * width > budget
+                        or len(current) >= max_batch):
             batches.append(current)
             current = []
         current.append(i)
@@ -56,95 +66,142 @@ def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64) -> 
     return batches
 
 
-def _group_by_prefix(items: Sequence[Item]) -> tuple[dict[tuple[int, ...], list[int]], list[int]]:
-    """Items whose prefix is shared by at least two items, by prefix; the rest run flat."""
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault(item.prefix, []).append(i)
-    shared = {p: idx for p, idx in groups.items() if p and len(idx) >= 2}
-    flat = [i for p, idx in groups.items() if not (p and len(idx) >= 2) for i in idx]
-    return shared, sorted(flat)
-
-
 def _answer_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """log p(target) for each row of logits, in fp32, in chunks to bound memory."""
     out = torch.empty(targets.shape[0], dtype=torch.float32, device=logits.device)
     for start in range(0, targets.shape[0], LOGSOFTMAX_ROWS):
-        chunk = logits[start:start + LOGSOFTMAX_ROWS].float()
-        out[start:start + LOGSOFTMAX_ROWS] = torch.log_softmax(chunk, -1).gather(
+        chunk = logits[start:start + LOGSOFTMAX_ROWS]
+        out[start:start + LOGSOFTMAX_ROWS] = torch.log_softmax(chunk, -1, dtype=torch.float32).gather(
             -1, targets[start:start + LOGSOFTMAX_ROWS, None]).squeeze(-1)
     return out
 
 
 class CausalScorer:
-    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int, share_prefix: bool = True):
+    """Decoder-only models, with prefix KV reuse across instances and across batches.
+
+    The distinct prefixes of a chunk of items are run once, in batched passes; every batch of
+    bodies then starts from a cache assembled from its rows' own prefixes (left-padded to the
+    longest, padding masked), so rows of different perturbations and tasks share a batch.
+    """
+
+    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int, share_prefix: bool = True,
+                 score_autocast: torch.dtype | None = None):
         self.model = model
         self.device = next(model.parameters()).device
         self.pad_id = pad_id
         self.stop_ids = torch.tensor(sorted(stop_ids), device=self.device)
         self.batch_tokens = batch_tokens
-        self.share_prefix = share_prefix
+        self.share_prefix = share_prefix and _plain_kv_cache(model)
+        self.score_autocast = score_autocast
 
-    def _tensor(self, rows: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            if left:
-                ids[i, width - len(row):], mask[i, width - len(row):] = torch.tensor(row), 1
-            else:
-                ids[i, :len(row)], mask[i, :len(row)] = torch.tensor(row), 1
-        return ids.to(self.device), mask.to(self.device)
+    @property
+    def p0_from_decode(self) -> bool:
+        """Whether the decode's own log-probs are comparable with `score`'s (same precision)."""
+        return self.score_autocast is None
 
-    def _prefix_cache(self, prefix: tuple[int, ...]):
-        ids = torch.tensor([prefix], device=self.device)
-        return self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+    # --- prefixes --------------------------------------------------------------------------
 
-    def _plan(self, items: Sequence[Item], extra: int) -> Iterator[tuple[tuple[int, ...], list[int]]]:
-        """(prefix to cache, item indices) per batch; the prefix is () for flat batches."""
+    def _prefix_kv(self, prefixes: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Per prefix, per layer: its (keys, values) of shape [heads, len, head_dim]."""
+        out: dict[tuple[int, ...], list] = {}
+        for batch in length_batches([len(p) for p in prefixes], self.batch_tokens):
+            # right padding: pads come after every real token, so no mask is needed and attention
+            # takes its causal fast path
+            ids, _ = _pad([list(prefixes[i]) for i in batch], self.pad_id, left=False, device=self.device)
+            cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+            for r, i in enumerate(batch):
+                n = len(prefixes[i])
+                out[prefixes[i]] = [(layer.keys[r, :, :n], layer.values[r, :, :n]) for layer in cache.layers]
+        return out
+
+    def _batch_cache(self, kv, prefixes: list[tuple[int, ...]], spare: int = 0):
+        """A cache holding each row's own prefix, left-padded, with room for `spare` more
+        positions written in place; plus the prefix mask."""
+        from transformers import DynamicCache
+
+        width = max(len(p) for p in prefixes)
+        mask = torch.zeros(len(prefixes), width, dtype=torch.long, device=self.device)
+        if width == 0 and not spare:
+            return None, mask
+        layers = []
+        ref = next((kv[p] for p in prefixes if p), None)
+        n_layers = len(ref) if ref is not None else self.model.config.get_text_config(decoder=True).num_hidden_layers
+        for layer in range(n_layers):
+            if ref is None:
+                layers.append(_PreallocatedLayer(None, None, spare))
+                continue
+            ref_k, ref_v = ref[layer]
+            keys = ref_k.new_zeros((len(prefixes), ref_k.shape[0], width + spare, ref_k.shape[2]))
+            values = ref_v.new_zeros((len(prefixes), ref_v.shape[0], width + spare, ref_v.shape[2]))
+            for r, p in enumerate(prefixes):
+                if p:
+                    k, v = kv[p][layer]
+                    keys[r, :, width - len(p):width], values[r, :, width - len(p):width] = k, v
+            layers.append(_PreallocatedLayer(keys, values, width))
+        for r, p in enumerate(prefixes):
+            mask[r, width - len(p):] = 1
+        cache = DynamicCache()
+        cache.layers = layers
+        return cache, mask
+
+    def _chunks(self, items: Sequence[Item]) -> Iterator[list[int]]:
+        """Item indices in chunks whose distinct prefixes together stay within a memory budget."""
+        budget = 16 * self.batch_tokens
+        chunk, seen, used = [], set(), 0
+        for i, item in enumerate(items):
+            if item.prefix not in seen:
+                if chunk and used + len(item.prefix) > budget:
+                    yield chunk
+                    chunk, seen, used = [], set(), 0
+                seen.add(item.prefix)
+                used += len(item.prefix)
+            chunk.append(i)
+        if chunk:
+            yield chunk
+
+    def _split(self, item: Item) -> tuple[tuple[int, ...], tuple[int, ...]]:
         if self.share_prefix:
-            shared, flat = _group_by_prefix(items)
-        else:
-            shared, flat = {}, list(range(len(items)))
-        for prefix, idx in shared.items():
-            lengths = [len(items[i].body) + len(items[i].answer) + extra for i in idx]
-            for batch in length_batches(lengths, self.batch_tokens):
-                yield prefix, [idx[b] for b in batch]
-        lengths = [len(items[i].prefix) + len(items[i].body) + len(items[i].answer) + extra for i in flat]
-        for batch in length_batches(lengths, self.batch_tokens):
-            yield (), [flat[b] for b in batch]
+            return item.prefix, item.body
+        return (), item.prefix + item.body
 
     # --- teacher forcing ----------------------------------------------------------------------
 
     @torch.inference_mode()
     def score(self, items: Sequence[Item]) -> list[np.ndarray]:
         """Per-token log-probs of each item's answer given its prefix + body."""
+        with _autocast(self.device, self.score_autocast):
+            return self._score(items)
+
+    def _score(self, items: Sequence[Item]) -> list[np.ndarray]:
         results: list[np.ndarray | None] = [None] * len(items)
-        cache_of: dict[tuple[int, ...], object] = {}
-        for prefix, batch in self._plan(items, 0):
-            if prefix and prefix not in cache_of:
-                cache_of.clear()  # one prefix cache alive at a time: batches of a group are consecutive
-                cache_of[prefix] = self._prefix_cache(prefix)
-            rows = [list(items[i].body if prefix else items[i].prefix + items[i].body) + list(items[i].answer)
-                    for i in batch]
-            ids, _ = self._tensor(rows, left=False)  # right padding: causal attention never sees the pads
-            keep = torch.zeros_like(ids, dtype=torch.bool)
-            for r, i in enumerate(batch):
-                n, a = len(rows[r]), len(items[i].answer)
-                keep[r, n - a - 1:n - 1] = True  # positions whose next token is an answer token
-            kwargs = {}
-            if prefix:
-                cache = copy.deepcopy(cache_of[prefix])
-                cache.batch_repeat_interleave(len(batch))
-                kwargs = dict(past_key_values=cache, use_cache=True)
-            logits = self.model(input_ids=ids, logits_to_keep=keep, **kwargs).logits
-            logits = logits.reshape(-1, logits.shape[-1])
-            targets = torch.tensor([t for i in batch for t in items[i].answer], device=self.device)
-            logp = _answer_logprobs(logits, targets).cpu().numpy()
-            start = 0
-            for i in batch:
-                results[i] = logp[start:start + len(items[i].answer)]
-                start += len(items[i].answer)
+        split = [self._split(it) for it in items]
+        for chunk in self._chunks(items):
+            kv = self._prefix_kv(sorted({split[i][0] for i in chunk if split[i][0]}, key=lambda p: (len(p), p)))
+            lengths = [len(split[i][1]) + len(items[i].answer) for i in chunk]
+            groups = [len(split[i][0]) // PREFIX_BUCKET for i in chunk]
+            for batch in length_batches(lengths, self.batch_tokens, groups=groups):
+                batch = [chunk[b] for b in batch]
+                prefixes = [split[i][0] for i in batch]
+                # the last answer token is only ever a target, never an input
+                rows = [list(split[i][1]) + list(items[i].answer[:-1]) for i in batch]
+                ids, row_mask = _pad(rows, self.pad_id, left=False, device=self.device)
+                cache, prefix_mask = self._batch_cache(kv, prefixes, spare=ids.shape[1])
+                positions = torch.tensor([len(p) for p in prefixes], device=self.device)[:, None] + \
+                    torch.arange(ids.shape[1], device=self.device)[None]
+                keep = torch.zeros_like(ids, dtype=torch.bool)
+                for r, i in enumerate(batch):
+                    b = len(split[i][1])
+                    keep[r, b - 1:b - 1 + len(items[i].answer)] = True  # positions predicting answer tokens
+                logits = self.model(input_ids=ids, attention_mask=torch.cat([prefix_mask, row_mask], 1),
+                                    position_ids=positions, past_key_values=cache, use_cache=cache is not None,
+                                    logits_to_keep=keep).logits
+                logits = logits.reshape(-1, logits.shape[-1])
+                targets = torch.tensor([t for i in batch for t in items[i].answer], device=self.device)
+                logp = _answer_logprobs(logits, targets).cpu().numpy()
+                start = 0
+                for i in batch:
+                    results[i] = logp[start:start + len(items[i].answer)]
+                    start += len(items[i].answer)
         return results  # type: ignore[return-value]
 
     # --- greedy decoding ----------------------------------------------------------------------
@@ -152,25 +209,25 @@ class CausalScorer:
     @torch.inference_mode()
     def decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
         results: list[Decoded | None] = [None] * len(items)
-        cache_of: dict[tuple[int, ...], object] = {}
-        for prefix, batch in self._plan(items, max_new_tokens):
-            if prefix and prefix not in cache_of:
-                cache_of.clear()
-                cache_of[prefix] = self._prefix_cache(prefix)
-            rows = [list(items[i].body if prefix else items[i].prefix + items[i].body) for i in batch]
-            ids, row_mask = self._tensor(rows, left=True)
-            cache = None
-            if prefix:
-                cache = copy.deepcopy(cache_of[prefix])
-                cache.batch_repeat_interleave(len(batch))
-            for i, out in zip(batch, self._greedy(ids, row_mask, len(prefix), cache, max_new_tokens)):
-                results[i] = out
+        split = [self._split(it) for it in items]
+        for chunk in self._chunks(items):
+            kv = self._prefix_kv(sorted({split[i][0] for i in chunk if split[i][0]}, key=lambda p: (len(p), p)))
+            # Decoding costs per step, whatever the batch, so the fewer batches the better: all rows
+            # go together, bounded only by the KV cache they need (prefix + body + new tokens).
+            lengths = [len(split[i][0]) + len(split[i][1]) + max_new_tokens for i in chunk]
+            for batch in length_batches(lengths, DECODE_KV_FACTOR * self.batch_tokens, max_batch=DECODE_BATCH):
+                batch = [chunk[b] for b in batch]
+                prefixes = [split[i][0] for i in batch]
+                ids, row_mask = _pad([list(split[i][1]) for i in batch], self.pad_id, left=True, device=self.device)
+                cache, prefix_mask = self._batch_cache(kv, prefixes, spare=ids.shape[1] + max_new_tokens)
+                for i, out in zip(batch, self._greedy(ids, prefix_mask, row_mask, cache, max_new_tokens)):
+                    results[i] = out
         return results  # type: ignore[return-value]
 
-    def _greedy(self, ids, row_mask, prefix_len, cache, max_new_tokens) -> list[Decoded]:
+    def _greedy(self, ids, prefix_mask, row_mask, cache, max_new_tokens) -> list[Decoded]:
         batch = ids.shape[0]
-        mask = torch.cat([torch.ones(batch, prefix_len, dtype=torch.long, device=self.device), row_mask], 1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_len:]
+        mask = torch.cat([prefix_mask, row_mask], 1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_mask.shape[1]:]
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache, logits = out.past_key_values, out.logits[:, -1]
@@ -180,7 +237,7 @@ class CausalScorer:
         tokens: list[list[int]] = [[] for _ in range(batch)]
         logps: list[list[float]] = [[] for _ in range(batch)]
         for _ in range(max_new_tokens):
-            logp = torch.log_softmax(logits.float(), -1)
+            logp = torch.log_softmax(logits, -1, dtype=torch.float32)
             pick = logp.argmax(-1)
             picked_logp = logp.gather(-1, pick[:, None]).squeeze(-1)
             for row, tok, lp in zip(alive.tolist(), pick.tolist(), picked_logp.tolist()):
@@ -189,7 +246,7 @@ class CausalScorer:
             finished |= torch.isin(pick, self.stop_ids)
             if bool(finished.all()):
                 break
-            if int(finished.sum()) * 2 >= len(alive):  # shrink the batch once half the rows are finished
+            if int(finished.sum()) * SHRINK_AT >= len(alive):  # drop finished rows once they are a quarter
                 keep = (~finished).nonzero().squeeze(-1)
                 cache.batch_select_indices(keep)
                 alive, pick, mask, next_pos, finished = alive[keep], pick[keep], mask[keep], next_pos[keep], finished[keep]
@@ -199,37 +256,113 @@ class CausalScorer:
             cache, logits = out.past_key_values, out.logits[:, -1]
             next_pos = next_pos + 1
             # rows that finished but were kept keep generating; their extra tokens are cut below
-        stops = set(self.stop_ids.tolist())
-        results = []
-        for toks, lps in zip(tokens, logps):
-            end = next((j + 1 for j, t in enumerate(toks) if t in stops), len(toks))
-            results.append(Decoded(toks[:end], np.asarray(lps[:end], dtype=np.float32)))
-        return results
+        return [_cut_at_stop(toks, lps, self.stop_ids) for toks, lps in zip(tokens, logps)]
+
+
+def _preallocated_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):
+        """A DynamicLayer that writes new keys into spare room instead of re-concatenating the
+        whole cache at every decoding step (which copies O(length) memory per token)."""
+
+        def __init__(self, keys, values, length: int):
+            super().__init__()
+            self._k, self._v, self._len = keys, values, length
+            if keys is not None:
+                self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+                self.keys, self.values = keys[:, :, :length], values[:, :, :length]
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if self._k is None:  # no prefix: allocate on first use
+                batch, heads, n, dim = key_states.shape
+                self._k = key_states.new_zeros((batch, heads, n + self._len, dim))
+                self._v = value_states.new_zeros((batch, heads, n + self._len, dim))
+                self._len = 0
+                self.dtype, self.device, self.is_initialized = key_states.dtype, key_states.device, True
+            end = self._len + key_states.shape[-2]
+            if end > self._k.shape[-2]:
+                grow = max(end - self._k.shape[-2], self._k.shape[-2])
+                self._k = torch.cat([self._k, self._k.new_zeros(*self._k.shape[:2], grow, self._k.shape[3])], 2)
+                self._v = torch.cat([self._v, self._v.new_zeros(*self._v.shape[:2], grow, self._v.shape[3])], 2)
+            self._k[:, :, self._len:end] = key_states
+            self._v[:, :, self._len:end] = value_states
+            self._len = end
+            self.keys, self.values = self._k[:, :, :end], self._v[:, :, :end]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices):
+            self._k, self._v = self._k[indices], self._v[indices]
+            self.keys, self.values = self._k[:, :, :self._len], self._v[:, :, :self._len]
+
+    return PreallocatedLayer
+
+
+def _PreallocatedLayer(keys, values, length: int):
+    global _PREALLOCATED
+    if _PREALLOCATED is None:
+        _PREALLOCATED = _preallocated_layer_class()
+    return _PREALLOCATED(keys, values, length)
+
+
+_PREALLOCATED = None
+
+
+def _plain_kv_cache(model) -> bool:
+    """Prefix sharing assembles caches by hand; only do it for plain full-attention KV caches."""
+    config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+        return False
+    layer_types = getattr(config, "layer_types", None) or []
+    return all(t == "full_attention" for t in layer_types)
+
+
+def _pad(rows: list[list[int]], pad_id: int, *, left: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if not row:
+            continue
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span], mask[i, span] = torch.tensor(row), 1
+    return ids.to(device), mask.to(device)
+
+
+def _cut_at_stop(tokens: list[int], logps: list[float], stop_ids: torch.Tensor) -> Decoded:
+    stops = set(stop_ids.tolist())
+    end = next((j + 1 for j, t in enumerate(tokens) if t in stops), len(tokens))
+    return Decoded(tokens[:end], np.asarray(logps[:end], dtype=np.float32))
 
 
 class Seq2SeqScorer:
     """Encoder-decoder models (T5 / Flan-T5): the encoder reads prefix + body, the decoder the answer."""
 
-    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int):
+    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int,
+                 score_autocast: torch.dtype | None = None):
         self.model = model
         self.device = next(model.parameters()).device
         self.pad_id = pad_id
         self.stop_ids = torch.tensor(sorted(stop_ids), device=self.device)
         self.batch_tokens = batch_tokens
+        self.score_autocast = score_autocast
         self.start_id = model.config.decoder_start_token_id
         if self.start_id is None:
             self.start_id = pad_id
 
     def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)], mask[i, :len(row)] = torch.tensor(row), 1
-        return ids.to(self.device), mask.to(self.device)
+        return _pad(rows, self.pad_id, left=False, device=self.device)
+
+    @property
+    def p0_from_decode(self) -> bool:
+        return self.score_autocast is None
 
     @torch.inference_mode()
     def score(self, items: Sequence[Item]) -> list[np.ndarray]:
+        with _autocast(self.device, self.score_autocast):
+            return self._score(items)
+
+    def _score(self, items: Sequence[Item]) -> list[np.ndarray]:
         results: list[np.ndarray | None] = [None] * len(items)
         lengths = [len(it.prefix) + len(it.body) + len(it.answer) for it in items]
         for batch in length_batches(lengths, self.batch_tokens):
@@ -250,7 +383,6 @@ class Seq2SeqScorer:
     def decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
         results: list[Decoded | None] = [None] * len(items)
         lengths = [len(it.prefix) + len(it.body) + max_new_tokens for it in items]
-        stops = set(self.stop_ids.tolist())
         for batch in length_batches(lengths, self.batch_tokens):
             src, src_mask = self._pad([list(items[i].prefix + items[i].body) for i in batch])
             encoder_out = self.model.get_encoder()(input_ids=src, attention_mask=src_mask)
@@ -273,15 +405,13 @@ class Seq2SeqScorer:
                 finished |= torch.isin(pick, self.stop_ids)
                 if bool(finished.all()):
                     break
-                if int(finished.sum()) * 2 >= len(alive):
+                if int(finished.sum()) * SHRINK_AT >= len(alive):
                     keep = (~finished).nonzero().squeeze(-1)
                     cache.batch_select_indices(keep)
                     encoder_out.last_hidden_state = encoder_out.last_hidden_state[keep]
                     alive, pick, src_mask, finished = alive[keep], pick[keep], src_mask[keep], finished[keep]
             for r, i in enumerate(batch):
-                toks = tokens[r]
-                end = next((j + 1 for j, t in enumerate(toks) if t in stops), len(toks))
-                results[i] = Decoded(toks[:end], np.asarray(logps[r][:end], dtype=np.float32))
+                results[i] = _cut_at_stop(tokens[r], logps[r], self.stop_ids)
         return results  # type: ignore[return-value]
 
 
@@ -290,7 +420,14 @@ def make_scorer(loaded, stop_ids: set[int], batch_tokens: int = 0, share_prefix:
     if not batch_tokens:
         batch_tokens = 32768 if loaded.device.type == "cuda" else 4096
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else min(stop_ids)
+    autocast = getattr(loaded, "score_autocast", None)
     if loaded.is_seq2seq:
-        return Seq2SeqScorer(loaded.model, pad_id=pad_id, stop_ids=stop_ids, batch_tokens=batch_tokens)
+        return Seq2SeqScorer(loaded.model, pad_id=pad_id, stop_ids=stop_ids, batch_tokens=batch_tokens,
+                             score_autocast=autocast)
     return CausalScorer(loaded.model, pad_id=pad_id, stop_ids=stop_ids, batch_tokens=batch_tokens,
-                        share_prefix=share_prefix)
+                        share_prefix=share_prefix, score_autocast=autocast)
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    import contextlib
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 REGIONS = ("ambiguous", "easy", "difficult", "other")
+TIE = 1e-7  # weight of the raw values in the rank scores: breaks ties, never reorders distinct ranks
 REGION_COLORS = {"ambiguous": "#d62728", "easy": "#2ca02c", "difficult": "#1f77b4", "other": "#b0b0b0"}
 
 
@@ -56,11 +57,18 @@ class FittedRule:
     easy_cut: float = np.inf        # r_p - r_u >= cut
     difficult_cut: float = -np.inf  # r_p + r_u <= cut
 
-    def _ranks(self, pu: np.ndarray, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def ranks(self, pu: np.ndarray, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = max(len(self.pu_sorted), 1)
         r_u = np.searchsorted(self.pu_sorted, pu, side="right") / n
         r_p = np.searchsorted(self.pp_sorted, pp, side="right") / n
         return r_u, r_p
+
+    def scores(self, pu: np.ndarray, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(r_u, r_p - r_u, r_p + r_u): what the rank rule cuts. Rank sums tie often (ranks are
+        multiples of 1/n), so a vanishing term in the raw values breaks ties; the rule stays a
+        function of (PU, PP) alone."""
+        r_u, r_p = self.ranks(pu, pp)
+        return r_u + TIE * pu, r_p - r_u + TIE * (pp - pu), r_p + r_u + TIE * (pp + pu)
 
     def classify(self, pu, pp) -> np.ndarray:
         pu, pp = np.asarray(pu, dtype=float), np.asarray(pp, dtype=float)
@@ -72,10 +80,10 @@ class FittedRule:
             out[certain & (pp >= r.easy_pp)] = "easy"
             out[pu >= r.ambiguous_pu] = "ambiguous"
             return out
-        r_u, r_p = self._ranks(pu, pp)
-        ambiguous = r_u >= self.ambiguous_cut
-        easy = ~ambiguous & (r_p - r_u >= self.easy_cut)
-        difficult = ~ambiguous & ~easy & (r_p + r_u <= self.difficult_cut)
+        ambiguous, easy_score, difficult_score = self.scores(pu, pp)
+        ambiguous = ambiguous >= self.ambiguous_cut
+        easy = ~ambiguous & (easy_score >= self.easy_cut)
+        difficult = ~ambiguous & ~easy & (difficult_score <= self.difficult_cut)
         out[ambiguous], out[easy], out[difficult] = "ambiguous", "easy", "difficult"
         return out
 
@@ -86,7 +94,7 @@ def fit_rule(pu, pp, rule: RegionRule = RegionRule()) -> FittedRule:
     if rule.method == "threshold" or len(pu) == 0:
         return fitted
     n = len(pu)
-    r_u, r_p = fitted._ranks(pu, pp)
+    amb_score, easy_score, diff_score = fitted.scores(pu, pp)
 
     def top_cut(score: np.ndarray, eligible: np.ndarray, frac: float) -> float:
         count = int(round(frac * n))
@@ -95,11 +103,11 @@ def fit_rule(pu, pp, rule: RegionRule = RegionRule()) -> FittedRule:
             return np.inf
         return float(values[min(count, len(values)) - 1])
 
-    amb_cut = top_cut(r_u, np.ones(n, bool), rule.ambiguous_frac)
-    rest = r_u < amb_cut
-    easy_cut = top_cut(r_p - r_u, rest, rule.easy_frac)
-    rest &= (r_p - r_u) < easy_cut
-    diff_cut = -top_cut(-(r_p + r_u), rest, rule.difficult_frac)
+    amb_cut = top_cut(amb_score, np.ones(n, bool), rule.ambiguous_frac)
+    rest = amb_score < amb_cut
+    easy_cut = top_cut(easy_score, rest, rule.easy_frac)
+    rest &= easy_score < easy_cut
+    diff_cut = -top_cut(-diff_score, rest, rule.difficult_frac)
     return FittedRule(rule, fitted.pu_sorted, fitted.pp_sorted, amb_cut, easy_cut, diff_cut)
 
 

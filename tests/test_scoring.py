@@ -1,0 +1,126 @@
+"""The scorer against a plain per-sequence computation on the same token ids (fp32).
+
+The plain reference here is deliberately naive: one sequence at a time, full forward, no
+cache; the engine's batching, prefix reuse, answer-only LM head and decode log-probs must
+reproduce it to float tolerance, for causal (Llama, GPT-2) and seq2seq (T5) models.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from core.models import load_model
+from core.scoring import Item, length_batches, make_scorer
+
+TOL = 2e-5
+
+
+def plain_logprobs(model, item: Item, seq2seq: bool) -> np.ndarray:
+    with torch.no_grad():
+        if seq2seq:
+            src = torch.tensor([item.prefix + item.body])
+            dec = torch.tensor([[model.config.decoder_start_token_id] + list(item.answer[:-1])])
+            logits = model(input_ids=src, decoder_input_ids=dec).logits[0]
+            positions = torch.arange(len(item.answer))
+        else:
+            full = torch.tensor([item.prefix + item.body + item.answer])
+            logits = model(input_ids=full).logits[0]
+            start = len(item.prefix) + len(item.body) - 1
+            positions = torch.arange(start, start + len(item.answer))
+        return torch.log_softmax(logits.float(), -1)[positions, torch.tensor(item.answer)].numpy()
+
+
+def plain_greedy(model, item: Item, max_new: int, stops: set[int], seq2seq: bool) -> tuple[list[int], np.ndarray]:
+    """Greedy decoding one token at a time with full recomputation (no cache at all)."""
+    tokens, logps = [], []
+    with torch.no_grad():
+        for _ in range(max_new):
+            if seq2seq:
+                src = torch.tensor([item.prefix + item.body])
+                dec = torch.tensor([[model.config.decoder_start_token_id] + tokens])
+                logits = model(input_ids=src, decoder_input_ids=dec).logits[0, -1]
+            else:
+                logits = model(input_ids=torch.tensor([item.prefix + item.body + tuple(tokens)])).logits[0, -1]
+            logp = torch.log_softmax(logits.float(), -1)
+            tok = int(logp.argmax())
+            tokens.append(tok)
+            logps.append(float(logp[tok]))
+            if tok in stops:
+                break
+    return tokens, np.array(logps)
+
+
+def random_items(vocab: int, seq2seq: bool, seed: int = 0) -> list[Item]:
+    rng = np.random.default_rng(seed)
+    prefixes = [tuple(rng.integers(5, vocab, size=rng.integers(15, 50)).tolist()) for _ in range(3)]
+    items = []
+    for prefix in prefixes:
+        for _ in range(4):
+            body = tuple(rng.integers(5, vocab, size=rng.integers(2, 12)).tolist())
+            answer = tuple(rng.integers(5, vocab, size=rng.integers(1, 7)).tolist())
+            items.append(Item((), prefix + body, answer) if seq2seq else Item(prefix, body, answer))
+    items.append(Item((), (7, 8, 9), (10, 11)))  # no shared prefix at all
+    items.append(Item(prefixes[0], (12,), (13,)))  # one-token body and answer
+    return items
+
+
+@pytest.fixture(params=["llama", "gpt2", "t5"])
+def model_case(request, tiny_causal_dir, tiny_gpt2_dir, tiny_t5_dir):
+    path = {"llama": tiny_causal_dir, "gpt2": tiny_gpt2_dir, "t5": tiny_t5_dir}[request.param]
+    loaded = load_model(str(path), dtype="float32", device="cpu")
+    return loaded
+
+
+def test_teacher_forced_logprobs_equal_plain(model_case):
+    lm = model_case
+    items = random_items(len(lm.tokenizer), lm.is_seq2seq)
+    scorer = make_scorer(lm, {lm.tokenizer.eos_token_id}, batch_tokens=120)
+    got = scorer.score(items)
+    for item, g in zip(items, got):
+        assert g.shape == (len(item.answer),)
+        np.testing.assert_allclose(g, plain_logprobs(lm.model, item, lm.is_seq2seq), atol=TOL, rtol=2e-6)
+
+
+def test_batched_equals_unbatched(model_case):
+    lm = model_case
+    items = random_items(len(lm.tokenizer), lm.is_seq2seq, seed=1)
+    stops = {lm.tokenizer.eos_token_id}
+    big = make_scorer(lm, stops, batch_tokens=100_000).score(items)
+    one_by_one = [make_scorer(lm, stops, batch_tokens=1).score([it])[0] for it in items]
+    for a, b in zip(big, one_by_one):
+        np.testing.assert_allclose(a, b, atol=TOL, rtol=2e-6)
+
+
+def test_greedy_decode_equals_plain_greedy(model_case):
+    lm = model_case
+    stops = {lm.tokenizer.eos_token_id}
+    items = [Item(it.prefix, it.body) for it in random_items(len(lm.tokenizer), lm.is_seq2seq, seed=2)]
+    decoded = make_scorer(lm, stops, batch_tokens=200).decode(items, max_new_tokens=10)
+    for item, d in zip(items, decoded):
+        tokens, logps = plain_greedy(lm.model, item, 10, stops, lm.is_seq2seq)
+        assert d.tokens == tokens
+        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
+        # P_0 from the decode is the teacher-forced probability of the same tokens
+        forced = plain_logprobs(lm.model, Item(item.prefix, item.body, tuple(tokens)), lm.is_seq2seq)
+        np.testing.assert_allclose(d.logprobs, forced, atol=TOL, rtol=2e-6)
+
+
+def test_decode_stops_at_end_token_and_shrinks(tiny_causal_dir):
+    lm = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
+    items = [Item(it.prefix, it.body) for it in random_items(len(lm.tokenizer), False, seed=3)]
+    # make every token a stop token for half the items' first picks: use the set of all first picks
+    scorer = make_scorer(lm, {lm.tokenizer.eos_token_id}, batch_tokens=10_000)
+    first = {d.tokens[0] for d in scorer.decode(items, max_new_tokens=1)}
+    stop_scorer = make_scorer(lm, first, batch_tokens=10_000)
+    out = stop_scorer.decode(items, max_new_tokens=8)
+    assert all(len(d.tokens) == 1 and d.tokens[0] in first for d in out)
+
+
+def test_length_batches_respect_budget_and_groups():
+    lengths = [5, 50, 7, 48, 6, 49, 100]
+    batches = length_batches(lengths, budget=110)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    for b in batches:
+        assert len(b) * max(lengths[i] for i in b) <= 110 or len(b) == 1
+    grouped = length_batches(lengths, budget=10_000, groups=[0, 1, 0, 1, 0, 1, 0])
+    assert all(len({[0, 1, 0, 1, 0, 1, 0][i] for i in b}) == 1 for b in grouped)
