@@ -42,34 +42,40 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtypes", nargs="+", default=["auto", "mixed"],
+                        help="engine precisions to time (auto = bf16 where supported; mixed = fp32 decode, bf16 scoring)")
     parser.add_argument("--skip-plain", action="store_true", help="time the engine only (e.g. large pools on a GPU)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
     tasks = load_tasks(args.tasks).tasks[: args.limit]
-    cache = Path(tempfile.mkdtemp(prefix="taskmap-bench-"))
-    config = ScoreConfig(model=args.model, n_instances=args.n, n_perturbations=args.k, device=args.device)
-
-    t0 = time.perf_counter()
-    engine = Engine(config, cache_dir=cache)
-    engine.scorer  # load the weights now, so loading is not counted as scoring
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fast = engine.score(tasks)
-    engine_s = time.perf_counter() - t0
-    n_seq = len(fast.sequences)
-    result = {
-        "tasks": len(tasks), "sequences": n_seq, "n": args.n, "k": args.k, "model": engine.loaded.name,
-        "device": str(engine.loaded.device), "engine_dtype": str(engine.loaded.dtype).replace("torch.", ""),
-        "engine_s": round(engine_s, 1), "engine_seq_per_s": round(n_seq / engine_s, 1), "engine_load_s": round(load_s, 1),
-        "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    print(f"engine: {len(tasks)} tasks, {n_seq} sequences in {engine_s:.1f} s ({n_seq / engine_s:.1f} seq/s)", flush=True)
+    engines = {}
+    result = {"tasks": len(tasks), "n": args.n, "k": args.k, "cpu": platform.processor() or platform.machine(),
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    for dtype in args.dtypes:
+        cache = Path(tempfile.mkdtemp(prefix="taskmap-bench-"))
+        config = ScoreConfig(model=args.model, n_instances=args.n, n_perturbations=args.k, device=args.device,
+                             dtype=dtype)
+        t0 = time.perf_counter()
+        engine = Engine(config, cache_dir=cache)
+        engine.scorer  # load the weights now, so loading is not counted as scoring
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fast = engine.score(tasks)
+        engine_s = time.perf_counter() - t0
+        n_seq = len(fast.sequences)
+        name = engine.loaded.precision
+        engines[name] = (fast, engine_s)
+        result.update({"model": engine.loaded.name, "device": str(engine.loaded.device), "sequences": n_seq,
+                       f"engine[{name}]_s": round(engine_s, 1), f"engine[{name}]_seq_per_s": round(n_seq / engine_s, 1),
+                       f"engine[{name}]_load_s": round(load_s, 1)})
+        print(f"engine {name}: {len(tasks)} tasks, {n_seq} sequences in {engine_s:.1f} s "
+              f"({n_seq / engine_s:.1f} seq/s)", flush=True)
+        del engine
 
     if not args.skip_plain:
         plain_config = ScoreConfig(model=args.model, dtype="float32", device=args.device)
-        reference = Engine(plain_config, cache_dir=cache)  # only for its fp32 model and prompt encoder
+        reference = Engine(plain_config, cache_dir=Path(tempfile.mkdtemp(prefix="taskmap-bench-")))  # only for its fp32 model and prompt encoder
         model = reference.loaded.model
         stops = reference.encoder.stop_ids(model.generation_config.eos_token_id)
         pad = reference.loaded.tokenizer.pad_token_id
@@ -83,20 +89,21 @@ def main(argv: list[str] | None = None) -> dict:
         plain_s = time.perf_counter() - t0
         plain_seq = pd.DataFrame(rows)
         slow = task_scores(plain_seq).set_index("task_id")
-        quick = fast.tasks.set_index("task_id")
-        joined = quick[["pu", "pp"]].join(slow[["pu", "pp"]], rsuffix="_plain")
-        fast0 = fast.sequences[fast.sequences.perturbation == 0].set_index(["task_id", "instance_id"])
         plain0 = plain_seq[plain_seq.perturbation == 0].set_index(["task_id", "instance_id"])
-        same_len = (fast0["n_tokens"] == plain0["n_tokens"].reindex(fast0.index)).mean()
-        result.update({
-            "plain_s": round(plain_s, 1), "plain_seq_per_s": round(len(plain_seq) / plain_s, 2),
-            "speedup": round(plain_s / engine_s, 2),
-            "pu_spearman": round(spearman(joined["pu"], joined["pu_plain"]), 4),
-            "pp_spearman": round(spearman(joined["pp"], joined["pp_plain"]), 4),
-            "pu_mean_abs_diff": round(float((joined["pu"] - joined["pu_plain"]).abs().mean()), 5),
-            "pp_mean_abs_diff": round(float((joined["pp"] - joined["pp_plain"]).abs().mean()), 5),
-            "same_prediction_length": round(float(same_len), 3),
-        })
+        result.update({"plain_s": round(plain_s, 1), "plain_seq_per_s": round(len(plain_seq) / plain_s, 2)})
+        for name, (fast, engine_s) in engines.items():
+            quick = fast.tasks.set_index("task_id")
+            joined = quick[["pu", "pp"]].join(slow[["pu", "pp"]], rsuffix="_plain")
+            fast0 = fast.sequences[fast.sequences.perturbation == 0].set_index(["task_id", "instance_id"])
+            same = (fast0["prediction"] == plain0["prediction"].reindex(fast0.index)).mean()
+            result.update({
+                f"speedup[{name}]": round(plain_s / engine_s, 2),
+                f"pu_spearman[{name}]": round(spearman(joined["pu"], joined["pu_plain"]), 4),
+                f"pp_spearman[{name}]": round(spearman(joined["pp"], joined["pp_plain"]), 4),
+                f"pu_mean_abs_diff[{name}]": round(float((joined["pu"] - joined["pu_plain"]).abs().mean()), 5),
+                f"same_prediction[{name}]": round(float(same), 3),
+            })
+        plain_seq.to_parquet(Path(tempfile.gettempdir()) / "taskmap-bench-plain.parquet")
 
     print("\n| metric | value |\n|---|---|")
     for key, value in result.items():

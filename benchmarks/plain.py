@@ -47,6 +47,6 @@ def plain_score_task(model, encoder, task: Task, *, n: int, k: int, p: float, mo
             logprobs = plain_sequence_logprobs(model, list(enc.prefix + enc.body), prediction)
             rows.append({"task_id": task.id, "instance_id": inst.id, "perturbation": v.index,
                          "prob": float(np.exp(logprobs.mean())), "n_tokens": len(prediction),
-                         "truncated": enc.truncated})
+                         "prediction": encoder.decode_text(prediction), "truncated": enc.truncated})
     encoder._prefixes.clear()
     return rows

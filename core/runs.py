@@ -9,6 +9,7 @@
       rounds/<r>/         per round: selection.json, taskmap.parquet (the pool's scores when it was
                           chosen), eval.parquet (per-task scores), stages.json, checkpoint/
       cancel              present = cancel requested (the worker stops at the next clean point)
+      launch.json         pid and host of the worker launched for it (launch_worker writes it)
       worker.lock         held by the one worker allowed to run this directory
 
 States: queued, running, done, failed, cancelled, and interrupted — which no one writes: it is
@@ -36,8 +37,16 @@ STALE_AFTER_SECONDS = 30.0
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether a process exists. A child of this process that has exited but was not reaped
+    (a zombie) still answers os.kill, so reap it first: it counts as gone."""
     if not pid:
         return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except OSError:  # not our child, or already reaped
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -96,10 +105,32 @@ class RunDir:
         except (FileNotFoundError, json.JSONDecodeError):
             return {"state": "queued"}
 
+    @property
+    def launch_path(self) -> Path:
+        return self.path / "launch.json"
+
+    def record_launch(self, pid: int) -> None:
+        atomic_write_json(self.launch_path, {"pid": pid, "host": os.uname().nodename, "time": time.time()})
+
+    def launch(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.launch_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
     def status(self, now: float | None = None) -> dict[str, Any]:
         """The status as a watcher should see it: a running state with a stale heartbeat, or
-        whose worker process is gone, reads as interrupted."""
+        whose worker process is gone, reads as interrupted; a queued run whose launched worker
+        is gone reads as failed."""
         status = self.raw_status()
+        if status.get("state") == "queued":
+            launch = self.launch()
+            if launch.get("host") == os.uname().nodename and launch.get("pid") and not pid_alive(launch["pid"]):
+                # the worker may have started and finished between the two reads: look again
+                status = self.raw_status()
+                if status.get("state") == "queued":
+                    status = {**status, "state": "failed",
+                              "error": "the worker exited before it started; see log.txt"}
         if status.get("state") == "running":
             now = time.time() if now is None else now
             stale = now - float(status.get("heartbeat", 0)) > STALE_AFTER_SECONDS
@@ -191,5 +222,6 @@ def launch_worker(run: RunDir, python: str | None = None, extra_env: dict[str, s
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     log.close()
+    run.record_launch(proc.pid)
     return proc.pid
 

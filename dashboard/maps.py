@@ -1,0 +1,61 @@
+"""The task map as pages draw it: a cached figure and box/lasso selection mapped to task ids.
+
+Building the figure of a large set costs more than a rerun should (hover text per point,
+region shading), so it is cached by (table path, mtime, rule, filters, highlight); a rerun
+with nothing changed reuses the same figure object. The figure never depends on the current
+selection: a changed figure is a new chart to Streamlit, which would drop the selection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.taskmap import RegionRule
+
+from . import data
+from .figures import map_figure, selected_task_ids
+from .widgets import MAP_SELECTION, filter_tasks
+
+
+@st.cache_resource(max_entries=12, show_spinner="drawing the map…")
+def _cached_map(table_path: str, mtime: float, size: int, rule_key: tuple, kinds: tuple, categories: tuple,
+                search: str, highlight: tuple, title: str | None) -> tuple[go.Figure, int]:
+    rule = RegionRule(**dict(rule_key))
+    tasks = data.tasks_with_rule(Path(table_path), rule)
+    shown = filter_tasks(tasks, kinds, categories, search)
+    return map_figure(tasks, rule, shown=shown, highlight=highlight or None, title=title), len(shown)
+
+
+def map_for(table_path: Path, rule: RegionRule, *, kinds=(), categories=(), search: str = "",
+            highlight=(), title: str | None = None) -> tuple[go.Figure, int]:
+    """(figure, number of tasks shown) for a per-task table file under a rule and filters."""
+    return _cached_map(str(table_path), *data.stamp(Path(table_path)), data.rule_key(rule), tuple(kinds),
+                       tuple(categories), search.strip(), tuple(sorted(highlight)), title)
+
+
+def _store_selection(chart_key: str) -> None:
+    event = st.session_state.get(chart_key)
+    points = event["selection"]["points"] if event else []
+    st.session_state[MAP_SELECTION] = selected_task_ids(points)
+
+
+def selectable_map(figure: go.Figure, key: str = "task_map") -> None:
+    """Draw the map with box, lasso and click selection. A changed selection is stored as task
+    ids (from each point's customdata[0]) in st.session_state["map_selection"], where the
+    other pages (Curate, Task detail) pick it up."""
+    st.plotly_chart(figure, key=key, on_select=lambda: _store_selection(key),
+                    selection_mode=("box", "lasso", "points"), theme=None,
+                    config={"displaylogo": False, "scrollZoom": False})
+
+
+def selection_table(tasks: pd.DataFrame, task_ids: list[str]) -> pd.DataFrame:
+    """The selected tasks' rows, in selection order (ids not in `tasks` are left out)."""
+    if not task_ids:
+        return tasks.iloc[0:0]
+    indexed = tasks.drop_duplicates("task_id").set_index("task_id")
+    present = [t for t in task_ids if t in indexed.index]
+    return indexed.loc[present].reset_index()

@@ -1,0 +1,101 @@
+"""Compare and findings: policies across seeds, the ambiguous-vs-difficult experiment, and how
+the map moves between the rounds of a loop."""
+
+import pandas as pd
+import streamlit as st
+
+from core.compare import METRICS, eval_points
+
+from dashboard import data, widgets
+from dashboard.figures import (METRIC_LABELS, drift_figure, drift_summary, findings_bar_figure, findings_summary,
+                               policy_curves_figure)
+from dashboard.maps import map_for
+
+st.title("Compare and findings")
+
+
+def show() -> None:
+    rule = widgets.rule_controls()
+    runs = data.all_runs()
+    loops = [r for r in runs if data.run_config(r).get("kind") == "loop"]
+    findings = [r for r in runs if data.run_config(r).get("kind") == "findings"]
+    tab_curves, tab_findings, tab_drift = st.tabs(["Policies across seeds", "Findings", "Map drift"])
+
+    with tab_curves:
+        if not loops:
+            st.info("No loop run yet: start some on the **Train** page (one per policy and seed).")
+        else:
+            chosen = st.multiselect("loop runs", [r.name for r in loops], default=[r.name for r in loops],
+                                    key="curve_runs")
+            c1, c2 = st.columns(2)
+            metric = c1.selectbox("metric", [*METRICS, "exact_match"], format_func=METRIC_LABELS.get, key="curve_metric")
+            spread = c2.radio("band", ["std", "minmax"], horizontal=True, key="curve_spread",
+                              format_func={"std": "mean ± 1 std", "minmax": "min–max"}.get)
+            # core.compare.eval_points: the latest attempt of each round, as `taskmap compare` counts them
+            points = eval_points([r for r in loops if r.name in chosen])
+            points = points.rename(columns={metric: "value"}).dropna(subset=["value"])
+            if points.empty:
+                st.info("The chosen runs have no evaluation yet.")
+            else:
+                st.plotly_chart(policy_curves_figure(points, metric, spread), key="curves", theme=None)
+                seeds = points.groupby("policy")["run"].nunique()
+                st.caption("runs per policy: " + ", ".join(f"{p}: {n}" for p, n in seeds.items())
+                           + ". One run is one seed; compare policies only over several seeds.")
+                table = points.pivot_table(index="policy", columns="n_tasks", values="value", aggfunc="mean")
+                st.dataframe(table.round(2), key="curves_table")
+
+    with tab_findings:
+        if not findings:
+            st.info("No findings run yet: start one on the **Train** page (Findings experiment).")
+        else:
+            run = next(r for r in findings if r.name == st.selectbox(
+                "findings run", [r.name for r in findings], key="findings_run"))
+            results_path = run.path / "findings" / "results.parquet"
+            report_path = run.path / "findings" / "report.md"
+            if results_path.is_file():
+                results = data.read_parquet(results_path)
+                metric = st.selectbox("metric", [m for m in METRIC_LABELS if m in results], key="findings_metric",
+                                      format_func=METRIC_LABELS.get)
+                st.plotly_chart(findings_bar_figure(results, metric), key="findings_bar", theme=None)
+                st.dataframe(findings_summary(results, metric).round(3), hide_index=True, key="findings_table")
+            else:
+                st.caption(f"`{results_path.name}` not written yet (state: {run.status().get('state')}).")
+            if report_path.is_file():
+                with st.container(border=True):
+                    st.markdown(report_path.read_text())
+            for name in ("report.html", "map.html"):
+                path = run.path / "findings" / name
+                if path.is_file():
+                    st.download_button(f"download {name}", path.read_bytes(), file_name=f"{run.name}-{name}",
+                                       mime="text/html", key=f"dl-{name}")
+
+    with tab_drift:
+        with_maps = {r.name: r for r in loops if data.round_taskmaps(r)}
+        if not with_maps:
+            st.info("No loop run has written a per-round map (rounds/<r>/taskmap.parquet) yet.")
+        else:
+            run = with_maps[st.selectbox("loop run", list(with_maps), key="drift_run")]
+            maps = data.round_taskmaps(run)
+            tables = {r: data.tasks_with_rule(path, rule) for r, path in maps.items()}
+            view = st.radio("view", ["one round", "animation"], horizontal=True, key="drift_view")
+            if view == "one round" and len(maps) > 1:
+                round_index = st.select_slider("round", list(maps), key="drift_round")
+            else:
+                round_index = min(maps)
+            if view == "one round":
+                table = tables[round_index]
+                trained = table.loc[table.get("selected_before", pd.Series(False, index=table.index))
+                                    .fillna(False).astype(bool), "task_id"]
+                picked = data.round_selection(run, round_index).get("task_ids", [])
+                figure, _ = map_for(maps[round_index], rule, highlight=list(trained),
+                                    title=f"{run.name}: start of round {round_index}")
+                st.plotly_chart(figure, key="drift_map", theme=None)
+                st.caption(f"{len(trained)} tasks trained on before this round are outlined; "
+                           f"this round selected {len(picked)}: {', '.join(picked[:12])}{' …' if len(picked) > 12 else ''}")
+            else:
+                st.plotly_chart(drift_figure(tables), key="drift_animation", theme=None)
+            st.dataframe(drift_summary(tables), hide_index=True, key="drift_table")
+
+
+with widgets.page_guard("the comparison"):
+    show()
