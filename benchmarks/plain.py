@@ -48,5 +48,5 @@ def plain_score_task(model, encoder, task: Task, *, n: int, k: int, p: float, mo
             rows.append({"task_id": task.id, "instance_id": inst.id, "perturbation": v.index,
                          "prob": float(np.exp(logprobs.mean())), "n_tokens": len(prediction),
                          "prediction": encoder.decode_text(prediction), "truncated": enc.truncated})
-    encoder._prefixes.clear()
+    encoder.reset()
     return rows

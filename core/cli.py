@@ -100,6 +100,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-target-tokens", type=int, default=d.max_target_tokens, help="answer length limit in training")
     g.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "bf16", "fp16", "no"],
                    help="auto = bf16 autocast where supported")
+    g.add_argument("--train-processes", type=int, default=d.processes,
+                   help="data-parallel training processes (one per GPU); above 1 training runs under accelerate launch")
     g = p.add_argument_group("held-out evaluation")
     from .config import EvalConfig
     e = EvalConfig()
@@ -112,7 +114,7 @@ def train_eval_from_args(a: argparse.Namespace):
     train = TrainConfig(max_instances_per_task=a.train_instances, learning_rate=a.lr, lr_scheduler=a.lr_scheduler,
                         warmup_steps=a.warmup_steps, epochs=a.epochs, batch_size=a.batch_size, grad_accum=a.grad_accum,
                         max_source_tokens=a.train_source_tokens, max_target_tokens=a.train_target_tokens,
-                        mixed_precision=a.mixed_precision, n_examples=a.examples)
+                        mixed_precision=a.mixed_precision, n_examples=a.examples, processes=a.train_processes)
     evaluation = EvalConfig(max_instances_per_task=a.eval_instances, max_new_tokens=a.eval_new_tokens,
                             n_examples=a.examples, max_source_tokens=a.max_source_tokens)
     return train, evaluation

@@ -109,6 +109,8 @@ class TrainConfig:
         batch 128, for a 770M T5; the CPU defaults are sized for small pools and a 135M model.
     Execution:
         mixed_precision: "auto" (bf16 autocast where supported), "bf16", "fp16" or "no".
+        processes: data-parallel training processes; above 1 the training step runs under
+            `accelerate launch` (one process per GPU; the effective batch grows with it).
         seed: seeds data order and dropout. log_every: optimizer steps between loss records.
     """
 
@@ -126,6 +128,7 @@ class TrainConfig:
     weight_decay: float = 0.0
 
     mixed_precision: str = "auto"
+    processes: int = 1
     seed: int = 0
     log_every: int = 1
 

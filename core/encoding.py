@@ -89,6 +89,10 @@ class PromptEncoder:
             return TAIL + self.user_tail
         return TAIL if self.is_seq2seq else TAIL.rstrip()
 
+    def reset(self) -> None:
+        """Forget memoised prefixes (call once a batch of tasks has been encoded)."""
+        self._prefixes.clear()
+
     def prefix(self, variant: PromptVariant, key: object) -> tuple[tuple[int, ...], bool]:
         """Template head + lead + cue of one variant (memoised per variant key)."""
         if key not in self._prefixes:

@@ -64,6 +64,22 @@ def make_packs(tasks: Sequence[Task], n_instances: int) -> list[list[int]]:
     return packs
 
 
+@dataclass
+class TaskPlan:
+    """One task's share of a pack: its sampled instances, its k+1 prompts, and every
+    (prompt, instance) pair encoded (encoded[j][i])."""
+
+    task: Task
+    key: str
+    instances: tuple
+    variants: list
+    encoded: list
+
+    def item(self, j: int, i: int, answer: tuple[int, ...] = ()) -> Item:
+        e = self.encoded[j][i]
+        return Item(e.prefix, e.body, answer)
+
+
 class Engine:
     """One resident model and its scorer, ready to score any number of task sets."""
 
@@ -100,56 +116,59 @@ class Engine:
 
     # --- one pack ------------------------------------------------------------------------
 
+    def _plan(self, task: Task, key: str) -> TaskPlan:
+        cfg = self.config
+        instances = sample_instances(task, cfg.n_instances, cfg.seed)
+        variants = make_variants(task, k=cfg.n_perturbations, p=cfg.drop_prob, mode=cfg.mode, seed=cfg.seed,
+                                 n_examples=cfg.n_examples)
+        encoded = [[self.encoder.encode(v, inst.input, (task.id, v.index)) for inst in instances] for v in variants]
+        return TaskPlan(task, key, instances, variants, encoded)
+
     def _compute_pack(self, tasks: Sequence[Task], task_keys: Sequence[str]) -> pa.Table:
         cfg, enc = self.config, self.encoder
-        plans = []  # (task, key, instances, variants, encoded[j][i])
-        for task, key in zip(tasks, task_keys):
-            instances = sample_instances(task, cfg.n_instances, cfg.seed)
-            variants = make_variants(task, k=cfg.n_perturbations, p=cfg.drop_prob, mode=cfg.mode,
-                                     seed=cfg.seed, n_examples=cfg.n_examples)
-            encoded = [[enc.encode(v, inst.input, variant_key=(task.id, v.index)) for inst in instances] for v in variants]
-            plans.append((task, key, instances, variants, encoded))
-        enc._prefixes.clear()
+        plans = [self._plan(task, key) for task, key in zip(tasks, task_keys)]
+        enc.reset()
+        originals = [(p, i) for p, plan in enumerate(plans) for i in range(len(plan.instances))]
 
         # the answers: the model's own greedy predictions (P_0 comes with them) or the gold outputs
-        originals = [(p, i) for p in range(len(plans)) for i in range(len(plans[p][2]))]
         answers: dict[tuple[int, int], tuple[int, ...]] = {}
         p0: dict[tuple[int, int], np.ndarray] = {}
         answer_cut: dict[tuple[int, int], bool] = {}
         if cfg.labels == "model":
-            items = [Item(plans[p][4][0][i].prefix, plans[p][4][0][i].body) for p, i in originals]
+            items = [plans[p].item(0, i) for p, i in originals]
             for (p, i), dec in zip(originals, self.scorer.decode(items, cfg.max_new_tokens)):
                 answers[p, i], p0[p, i], answer_cut[p, i] = tuple(dec.tokens), dec.logprobs, False
+            if not self.scorer.p0_from_decode:  # decoded in another precision: P_0 is re-scored
+                p0.clear()
         else:
             for p, i in originals:
-                answers[p, i], answer_cut[p, i] = enc.encode_answer(plans[p][2][i].outputs[0])
+                answers[p, i], answer_cut[p, i] = enc.encode_answer(plans[p].instances[i].outputs[0])
 
-        # teacher-force every answer under every prompt it still needs (P_0 too, when the decode
-        # ran in another precision than the teacher-forced passes: all P_j must be comparable)
-        if not self.scorer.p0_from_decode:
-            p0.clear()
-        needed = [(p, j, i) for p in range(len(plans)) for j in range(len(plans[p][3]))
-                  for i in range(len(plans[p][2])) if not (j == 0 and (p, i) in p0)]
-        items = [Item(plans[p][4][j][i].prefix, plans[p][4][j][i].body, answers[p, i]) for p, j, i in needed]
+        # teacher-force every answer under every prompt it still needs, in one call, so rows of
+        # all the pack's tasks and prompts batch together
+        needed = [(p, j, i) for p, plan in enumerate(plans) for j in range(len(plan.variants))
+                  for i in range(len(plan.instances)) if not (j == 0 and (p, i) in p0)]
+        items = [plans[p].item(j, i, answers[p, i]) for p, j, i in needed]
         forced = dict(zip(needed, self.scorer.score(items)))
 
         rows: list[dict[str, Any]] = []
-        for p, (task, key, instances, variants, encoded) in enumerate(plans):
-            for j, variant in enumerate(variants):
-                for i, inst in enumerate(instances):
+        for p, plan in enumerate(plans):
+            for j, variant in enumerate(plan.variants):
+                for i, inst in enumerate(plan.instances):
                     logprobs = p0[p, i] if (j == 0 and (p, i) in p0) else forced[p, j, i]
                     mean_lp, prob = sequence_prob(logprobs)
+                    encoded = plan.encoded[j][i]
                     row = {
-                        "task_key": key, "task_id": task.id, "instance_id": inst.id, "perturbation": j,
+                        "task_key": plan.key, "task_id": plan.task.id, "instance_id": inst.id, "perturbation": j,
                         "definition": variant.definition, "definition_dropped": list(variant.definition_dropped),
                         "example_inputs": [e.input for e in variant.examples],
                         "input": inst.input, "gold": list(inst.outputs),
                         "prediction": enc.decode_text(answers[p, i]), "n_tokens": len(answers[p, i]),
                         "mean_logprob": mean_lp, "prob": prob,
-                        "truncated": bool(encoded[j][i].truncated or answer_cut[p, i]),
+                        "truncated": bool(encoded.truncated or answer_cut[p, i]),
                     }
                     if cfg.audit:
-                        row["input_ids"] = list(encoded[j][i].prefix + encoded[j][i].body)
+                        row["input_ids"] = list(encoded.prefix + encoded.body)
                         row["prediction_ids"] = list(answers[p, i])
                     rows.append(row)
         return pa.Table.from_pylist(rows)

@@ -103,7 +103,7 @@ def evaluate(loaded, tasks: Sequence[Task], cfg: EvalConfig, *, progress: Progre
             variant = PromptVariant(0, task.definition, task.examples[: cfg.n_examples])
             for inst in task.instances[: cfg.max_instances_per_task]:
                 work.append((task, inst, encoder.encode(variant, inst.input, (task.id, 0))))
-        encoder._prefixes.clear()
+        encoder.reset()
         decoded = scorer.decode([Item(e.prefix, e.body) for _, _, e in work], cfg.max_new_tokens)
         for (task, inst, _), dec in zip(work, decoded):
             prediction = encoder.decode_text(dec.tokens)

@@ -74,12 +74,17 @@ class FindingsRunner:
             self.status(stage=f"train {subset} seed {seed}", round=i, progress={"done": i, "total": len(jobs), "unit": "trainings"})
             train_cfg = type(cfg.train)(**{**cfg.train.__dict__, "seed": seed})
 
-            def on_log(rec, subset=subset, seed=seed):
-                self.run.append_metric("train", subset=subset, seed=seed, round=i, attempt=self.attempt, **rec)
+            fields = {"subset": subset, "seed": seed, "round": i, "attempt": self.attempt}
+
+            def on_log(rec, fields=fields):
+                if not rec.pop("forwarded", False):  # a multi-process job logs its own records
+                    self.run.append_metric("train", **fields, **rec)
 
             checkpoint = self.run.path / "checkpoints" / f"{subset}-s{seed}"
+            job = {"sources": list(cfg.pool), "split": cfg.pool_split, "run_dir": str(self.run.path),
+                   "metric_fields": fields}
             train_cached(base, [by_id[t] for t in ids], train_cfg, checkpoint, on_log=on_log,
-                         should_stop=self.should_stop, log=self.log)
+                         should_stop=self.should_stop, log=self.log, job=job)
             self.status(stage=f"eval {subset} seed {seed}")
             summary, _, _ = evaluate_cached(checkpoint, held_out, cfg.eval, cfg.score.dtype, should_stop=self.should_stop)
             rows.append({"subset": subset, "seed": seed, "n_tasks": len(ids), "task_ids": ids, **summary})

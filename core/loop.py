@@ -111,12 +111,15 @@ class LoopRunner:
                 train_ids = selected if from_base else new_ids
 
                 def on_log(rec, r=r):
-                    self._metric("train", round=r, n_tasks=len(selected), **rec)
+                    if not rec.pop("forwarded", False):  # a multi-process job logs its own records
+                        self._metric("train", round=r, n_tasks=len(selected), **rec)
                     self.status(progress={"done": rec["step"], "total": rec["total_steps"], "unit": "steps"})
 
+                job = {"sources": list(cfg.pool), "split": cfg.pool_split, "run_dir": str(self.run.path),
+                       "metric_fields": {"round": r, "n_tasks": len(selected), "attempt": self.attempt}}
                 _, reused = train_cached(base, [by_id[t] for t in train_ids], cfg.train, self.checkpoint(r),
                                          init=None if from_base else self.checkpoint(r - 1), on_log=on_log,
-                                         should_stop=self.should_stop, log=self.log)
+                                         should_stop=self.should_stop, log=self.log, job=job)
                 self._done(r, "train", tasks=len(train_ids), reused=reused)
 
             if self._stage(r, "eval"):

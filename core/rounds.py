@@ -103,8 +103,12 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def train_cached(base: Path, tasks: Sequence[Task], cfg: TrainConfig, out: Path, *, init: Path | None = None,
-                 on_log=None, should_stop=lambda: False, log: Log = print) -> tuple[Path, bool]:
-    """Train (or reuse an identical earlier training); returns (checkpoint, reused)."""
+                 on_log=None, should_stop=lambda: False, log: Log = print,
+                 job: dict | None = None) -> tuple[Path, bool]:
+    """Train (or reuse an identical earlier training); returns (checkpoint, reused).
+
+    `job` (task sources, run directory, metric fields) is what a multi-process training job
+    needs to load the tasks and log by itself."""
     from .training import finetune
 
     key = train_key(base, init, tasks, cfg)
@@ -117,10 +121,48 @@ def train_cached(base: Path, tasks: Sequence[Task], cfg: TrainConfig, out: Path,
             log(f"training reused: identical to {earlier}")
             _link_tree(earlier, out)
             return out, True
-    finetune(init or base, tasks, cfg, out, on_log=on_log, should_stop=should_stop,
-             extra_info={"train_key": key, "init": str(init) if init else None})
+    info = {"train_key": key, "init": str(init) if init else None}
+    if cfg.processes > 1:
+        if job is None:
+            raise ValueError("training with several processes needs the tasks' sources (run it from a loop)")
+        _launch_training(init or base, tasks, cfg, out, info, job, on_log, should_stop)
+    else:
+        finetune(init or base, tasks, cfg, out, on_log=on_log, should_stop=should_stop, extra_info=info)
     atomic_write_json(index, {"path": str(out.resolve()), "key": key})
     return out, False
+
+
+def _launch_training(model_path: Path, tasks: Sequence[Task], cfg: TrainConfig, out: Path, info: dict,
+                     job: dict, on_log, should_stop) -> None:
+    """Run the training step as `accelerate launch -m core.training SPEC` and wait for it,
+    forwarding its progress and stopping it (SIGTERM to its group) when the run is cancelled."""
+    import signal
+    import subprocess
+    import time
+
+    from .training import Cancelled, launch_command
+
+    spec_path = out.with_name(out.name + ".spec.json")
+    progress = out.with_name(out.name + ".progress.json")
+    progress.unlink(missing_ok=True)
+    atomic_write_json(spec_path, {"model_path": str(model_path), "task_ids": [t.id for t in tasks], "out": str(out),
+                                  "train": to_dict(cfg), "extra_info": info, "progress_file": str(progress), **job})
+    proc = subprocess.Popen(launch_command(spec_path, cfg.processes), start_new_session=True)
+    seen = None
+    while proc.poll() is None:
+        time.sleep(1.0)
+        if should_stop():
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise Cancelled()
+        if on_log and progress.is_file() and progress.stat().st_mtime != seen:
+            seen = progress.stat().st_mtime
+            try:
+                on_log({**json.loads(progress.read_text()), "forwarded": True})
+            except json.JSONDecodeError:
+                pass
+    if proc.returncode != 0 or not _complete(out):
+        raise RuntimeError(f"the training job failed (exit {proc.returncode}); see the run log")
 
 
 # --- evaluation ---------------------------------------------------------------------------

@@ -4,14 +4,17 @@ Work comes in as `Item`s: a prompt split into a shared `prefix` and a per-instan
 the `answer` tokens to teacher-force (empty when decoding). The scorer never runs a pass the
 result does not need:
 
-* Causal models: items that share a prefix (all instances of one perturbed prompt) run the
-  prefix once at batch size 1 and reuse its KV cache for every batch of bodies; only answer
-  positions go through the LM head (`logits_to_keep` with a boolean mask); log-softmax in fp32.
-* Greedy decoding keeps the per-token log-probs of what it picks, so P_0 needs no extra pass,
-  and drops finished rows from the batch once half of them are done.
-* Batches are length-bucketed (sorted by length, filled up to a padded-token budget), so
-  padding stays small. Batch composition depends only on the items given, so results are
-  reproducible whatever else is being scored.
+* Causal models: every distinct prefix (chat-template head, definition, examples: one per
+  perturbed prompt) runs once, in batched right-padded passes; every batch of bodies then
+  starts from a cache assembled from its rows' own prefixes (left-padded to the longest, the
+  padding masked), so rows of different prompts and tasks share a batch. Only answer positions
+  go through the LM head (`logits_to_keep` with a boolean mask); log-softmax runs in fp32.
+* Greedy decoding keeps the log-prob of each token it picks, so P_0 needs no extra pass when
+  decoding and scoring share a precision. Decoding costs per step whatever the batch, so all of
+  a pack's rows decode together and finished rows are dropped as they accumulate.
+* Batches are length-bucketed (sorted by length, filled up to a padded-token budget). Batch
+  composition depends only on the items given, so results are reproducible whatever else is
+  being scored.
 * Seq2seq models run encoder + decoder per item (the encoder sees the whole prompt).
 """
 
@@ -23,11 +26,12 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-PREFIX_BUCKET = 32  # cached prefixes batched together differ in length by less than this
-LOGSOFTMAX_ROWS = 1024
-DECODE_BATCH = 64      # rows decoded together at most
-DECODE_KV_FACTOR = 16  # decode batches may hold this many times batch_tokens in KV cache
-SHRINK_AT = 4      # rebuild the batch without finished rows once 1/SHRINK_AT of them are done  # answer positions per fp32 log-softmax chunk (bounds memory: rows x vocab x 4 B)
+PREFIX_BUCKET = 32      # cached prefixes batched together differ in length by less than this
+LOGSOFTMAX_ROWS = 1024  # answer positions per fp32 log-softmax chunk (bounds memory: rows x vocab x 4 B)
+DECODE_BATCH = 64       # rows decoded together at most
+DECODE_KV_FACTOR = 16   # decode batches may hold this many times batch_tokens in KV cache
+SHRINK_AT = 4           # rebuild the batch without finished rows once 1/SHRINK_AT of them are done
+FAST_ATTENTION = True   # teacher-forced passes of bf16 models on CPU use core.cpu_attention
 
 
 @dataclass(frozen=True)
@@ -166,10 +170,21 @@ class CausalScorer:
 
     # --- teacher forcing ----------------------------------------------------------------------
 
+    def _fast_attention(self, compute_dtype):
+        """The grouped bf16 attention where it applies (see core.cpu_attention), else nothing."""
+        import contextlib
+
+        from . import cpu_attention
+
+        if FAST_ATTENTION and cpu_attention.applies(self.model, self.device, compute_dtype):
+            return cpu_attention.grouped_attention(self.model)
+        return contextlib.nullcontext()
+
     @torch.inference_mode()
     def score(self, items: Sequence[Item]) -> list[np.ndarray]:
         """Per-token log-probs of each item's answer given its prefix + body."""
-        with _autocast(self.device, self.score_autocast):
+        compute = self.score_autocast or next(self.model.parameters()).dtype
+        with _autocast(self.device, self.score_autocast), self._fast_attention(compute):
             return self._score(items)
 
     def _score(self, items: Sequence[Item]) -> list[np.ndarray]:
@@ -208,6 +223,11 @@ class CausalScorer:
 
     @torch.inference_mode()
     def decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
+        # (single-token steps always use the model's own attention; see core.cpu_attention)
+        with self._fast_attention(next(self.model.parameters()).dtype):
+            return self._decode(items, max_new_tokens)
+
+    def _decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
         results: list[Decoded | None] = [None] * len(items)
         split = [self._split(it) for it in items]
         for chunk in self._chunks(items):
@@ -250,6 +270,13 @@ class CausalScorer:
                 keep = (~finished).nonzero().squeeze(-1)
                 cache.batch_select_indices(keep)
                 alive, pick, mask, next_pos, finished = alive[keep], pick[keep], mask[keep], next_pos[keep], finished[keep]
+                # the rows left may all have shorter prefixes than the widest one: drop the cache
+                # columns that are padding for every one of them, so each step reads less
+                lead = int((mask.cumsum(-1) == 0).sum(-1).min())
+                if lead:
+                    for layer in cache.layers:
+                        layer.drop_front(lead)
+                    mask = mask[:, lead:]
             mask = torch.cat([mask, torch.ones(len(alive), 1, dtype=torch.long, device=self.device)], 1)
             out = self.model(input_ids=pick[:, None], attention_mask=mask, position_ids=next_pos,
                              past_key_values=cache, use_cache=True)
@@ -293,6 +320,11 @@ def _preallocated_layer_class():
 
         def batch_select_indices(self, indices):
             self._k, self._v = self._k[indices], self._v[indices]
+            self.keys, self.values = self._k[:, :, :self._len], self._v[:, :, :self._len]
+
+        def drop_front(self, n: int):
+            """Forget the first n positions (padding for every row left)."""
+            self._k, self._v, self._len = self._k[:, :, n:], self._v[:, :, n:], self._len - n
             self.keys, self.values = self._k[:, :, :self._len], self._v[:, :, :self._len]
 
     return PreallocatedLayer

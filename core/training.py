@@ -1,5 +1,7 @@
 """Finetuning on selected tasks (METHOD.md §5), with `accelerate` so one code path runs on a
-CPU, one GPU, or several (`accelerate launch -m core.worker RUN_DIR`).
+CPU, one GPU, or several: with TrainConfig.processes > 1 the worker runs this module as a job
+under `accelerate launch` (`python -m core.training SPEC.json`), one process per GPU, while
+scoring and evaluation stay in the worker's single process.
 
 Training examples use exactly the prompt format the engine scores with (the unperturbed prompt:
 definition + positive examples + instance, in the model's chat template), and the loss covers
@@ -56,7 +58,7 @@ def training_examples(tasks: Sequence[Task], encoder: PromptEncoder, cfg: TrainC
             encoded = encoder.encode(variant, inst.input, (task.id, 0))
             answer, _ = encoder.encode_answer(inst.outputs[0])
             examples.append((list(encoded.prefix + encoded.body), list(answer)))
-        encoder._prefixes.clear()
+        encoder.reset()
     return examples
 
 
@@ -184,3 +186,50 @@ def finetune(model_path: str | Path, tasks: Sequence[Task], cfg: TrainConfig, ou
         os.replace(tmp, out_dir)
     accelerator.wait_for_everyone()
     return TrainResult(out_dir, step, len(examples), last_loss, time.time() - started)
+
+
+# --- a training job, for `accelerate launch -m core.training SPEC.json` --------------------------
+
+def launch_command(spec_path: Path, processes: int) -> list[str]:
+    import sys
+
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
+               "--num_machines", "1", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]
+    command += ["--multi_gpu"] if torch.cuda.is_available() and processes > 1 else ["--cpu"]
+    return command + ["-m", "core.training", str(spec_path)]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_job(spec_path: str) -> None:
+    """Train as described by a spec written by core.rounds.train_cached: load the tasks, train,
+    and append loss records to the run's metrics from the main process."""
+    from .config import from_dict
+    from .loaders import load_tasks
+    from .runs import RunDir
+
+    spec = json.loads(Path(spec_path).read_text())
+    loaded = load_tasks(spec["sources"] if len(spec["sources"]) != 1 else spec["sources"][0], split=spec.get("split"))
+    by_id = {t.id: t for t in loaded.tasks}
+    tasks = [by_id[t] for t in spec["task_ids"]]
+    run = RunDir(Path(spec["run_dir"])) if spec.get("run_dir") else None
+    progress = Path(spec["progress_file"]) if spec.get("progress_file") else None
+
+    def on_log(record: dict) -> None:
+        if run is not None:
+            run.append_metric("train", **spec.get("metric_fields", {}), **record)
+        if progress is not None:
+            progress.write_text(json.dumps(record))
+
+    finetune(spec["model_path"], tasks, from_dict(TrainConfig, spec["train"]), Path(spec["out"]), on_log=on_log,
+             should_stop=lambda: run is not None and run.cancel_requested(), extra_info=spec.get("extra_info"))
+
+
+if __name__ == "__main__":
+    import sys
+    run_job(sys.argv[1])
