@@ -83,9 +83,10 @@ def config_from_args(a: argparse.Namespace) -> ScoreConfig:
                        batch_tokens=a.batch_tokens)
 
 
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    from .config import TrainConfig
-    d = TrainConfig()
+def add_train_args(p: argparse.ArgumentParser, d=None, e=None) -> None:
+    from .config import EvalConfig, TrainConfig
+    d = d or TrainConfig()
+    e = e or EvalConfig()
     g = p.add_argument_group("training (the paper: 200 instances/task, lr 5e-5 constant, 50 warm-up steps, "
                              "8 epochs, batch 128)")
     g.add_argument("--train-instances", type=int, default=d.max_instances_per_task, help="instances per task used for training")
@@ -103,8 +104,6 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-processes", type=int, default=d.processes,
                    help="data-parallel training processes (one per GPU); above 1 training runs under accelerate launch")
     g = p.add_argument_group("held-out evaluation")
-    from .config import EvalConfig
-    e = EvalConfig()
     g.add_argument("--eval-instances", type=int, default=e.max_instances_per_task, help="first N instances of each held-out task (NIV2: 100)")
     g.add_argument("--eval-new-tokens", type=int, default=e.max_new_tokens, help="generation limit in evaluation (the paper: 128)")
 
@@ -461,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (at least 3 for a spread)")
     add_model_args(p)
     add_score_args(p, seed_flag="--score-seed")
-    add_train_args(p)
+    from .config import FINDINGS_EVAL, FINDINGS_TRAIN
+    add_train_args(p, FINDINGS_TRAIN, FINDINGS_EVAL)
     add_rule_args(p)
     p.set_defaults(func=cmd_findings)
 

@@ -117,8 +117,9 @@ def finetune(model_path: str | Path, tasks: Sequence[Task], cfg: TrainConfig, ou
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, get_scheduler
 
     started = time.time()
+    # cpu=True without CUDA: under `accelerate launch` that makes several processes a gloo group
     accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.mixed_precision),
-                              gradient_accumulation_steps=cfg.grad_accum)
+                              gradient_accumulation_steps=cfg.grad_accum, cpu=not torch.cuda.is_available())
     set_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
@@ -144,8 +145,10 @@ def finetune(model_path: str | Path, tasks: Sequence[Task], cfg: TrainConfig, ou
     epoch = 0
     while step < total_steps:
         batches = length_grouped_order(lengths, cfg.batch_size, cfg.seed, epoch)
-        # each process takes its share of the batches (plain round-robin keeps it deterministic)
-        batches = batches[accelerator.process_index::accelerator.num_processes]
+        # each process takes its share of the batches (plain round-robin keeps it deterministic);
+        # the list is padded by wrapping so that every process makes the same number of steps
+        short = -len(batches) % accelerator.num_processes
+        batches = (batches + batches[:short])[accelerator.process_index::accelerator.num_processes]
         for batch in batches:
             if should_stop():
                 raise Cancelled()
@@ -195,7 +198,8 @@ def launch_command(spec_path: Path, processes: int) -> list[str]:
 
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
                "--num_machines", "1", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]
-    command += ["--multi_gpu"] if torch.cuda.is_available() and processes > 1 else ["--cpu"]
+    # --multi_gpu is accelerate's torchrun path; without CUDA the Accelerator turns it into gloo on CPU
+    command += ["--multi_gpu"] if processes > 1 else ["--cpu"]
     return command + ["-m", "core.training", str(spec_path)]
 
 

@@ -146,7 +146,7 @@ def test_interrupted_run_resumes_without_recomputing(tiny_causal_dir, tmp_path, 
 
 def _score_cmd(model_dir, tasks_dir, out, extra=()):
     return [sys.executable, "-m", "core.cli", "score", str(tasks_dir), "--model", str(model_dir), "--out", str(out),
-            "--n", "6", "--k", "6", "--max-new-tokens", "12", "--dtype", "float32", "--device", "cpu", *extra]
+            "--n", "12", "--k", "4", "--max-new-tokens", "12", "--dtype", "float32", "--device", "cpu", *extra]
 
 
 def _env(cache):
