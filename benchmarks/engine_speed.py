@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         result.update({"plain_s": round(plain_s, 1), "plain_seq_per_s": round(len(plain_seq) / plain_s, 2)})
         for name, (fast, engine_s) in engines.items():
             quick = fast.tasks.set_index("task_id")
-            joined = quick[["pu", "pp"]].join(slow[["pu", "pp"]], rsuffix="_plain")
+            joined = quick[["pu", "pp"]].join(slow[["pu", "pp"]].add_suffix("_plain"))
             fast0 = fast.sequences[fast.sequences.perturbation == 0].set_index(["task_id", "instance_id"])
             same = (fast0["prediction"] == plain0["prediction"].reindex(fast0.index)).mean()
             result.update({
