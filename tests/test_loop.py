@@ -115,7 +115,7 @@ def test_second_worker_on_same_run_is_refused(tiny_causal_dir, tmp_path, cache):
 SLOW = dict(train=TrainConfig(max_instances_per_task=20, epochs=6, batch_size=2, warmup_steps=1))
 
 
-def _wait_for(predicate, timeout=240):
+def _wait_for(predicate, timeout=600):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
@@ -149,10 +149,27 @@ def reference_evals(tiny_causal_dir, tmp_path_factory):
         os.environ["TASKMAP_CACHE"] = old
 
 
+@pytest.fixture
+def launch(cache):
+    """launch_worker, with every detached worker killed at teardown (a failing test must not leave one running)."""
+    pids = []
+
+    def start_worker(run):
+        pids.append(launch_worker(run, extra_env={"TASKMAP_CACHE": str(cache)}))
+        return pids[-1]
+
+    yield start_worker
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 @pytest.mark.parametrize("how", ["cancel", "kill9"])
-def test_interrupt_mid_round_then_resume(how, tiny_causal_dir, tmp_path, cache, reference_evals):
+def test_interrupt_mid_round_then_resume(how, tiny_causal_dir, tmp_path, cache, reference_evals, launch):
     run = start(tmp_path, how, loop_config(tiny_causal_dir, rounds=1, **SLOW))
-    pid = launch_worker(run, extra_env={"TASKMAP_CACHE": str(cache)})
+    pid = launch(run)
     assert _wait_for(lambda: _in_round_1_training(run)), (run.log_path.read_text())
     round0_stages = run.stages(0)
     if how == "cancel":
@@ -177,9 +194,9 @@ def test_interrupt_mid_round_then_resume(how, tiny_causal_dir, tmp_path, cache, 
     assert attempts == {1, 2}
 
 
-def test_sigterm_cancels_cleanly(tiny_causal_dir, tmp_path, cache):
+def test_sigterm_cancels_cleanly(tiny_causal_dir, tmp_path, launch):
     run = start(tmp_path, "term", loop_config(tiny_causal_dir, rounds=1, **SLOW))
-    pid = launch_worker(run, extra_env={"TASKMAP_CACHE": str(cache)})
+    pid = launch(run)
     assert _wait_for(lambda: len(run.metrics("train")) > 0)
     os.kill(pid, signal.SIGTERM)
     os.waitpid(pid, 0)
