@@ -10,6 +10,8 @@ both which tasks and how training went, as the random subset's does.
 
 from __future__ import annotations
 
+import html
+
 import time
 from pathlib import Path
 from typing import Callable
@@ -99,7 +101,7 @@ class FindingsRunner:
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     metrics = ["rougeL", "rougeL_classification", "rougeL_generation", "exact_match"]
     grouped = results.groupby("subset", sort=False)[metrics]
-    table = grouped.mean().join(grouped.std(ddof=1), rsuffix="_std").join(grouped.size().rename("runs"))
+    table = grouped.mean().join(grouped.std(ddof=1).add_suffix("_std")).join(grouped.size().rename("runs"))
     return table
 
 
@@ -111,25 +113,28 @@ def write_report(out: Path, results: pd.DataFrame, scores: pd.DataFrame, cfg: Fi
 
     table = aggregate(results)
     order = [s for s in ("base", *cfg.subsets) if s in table.index]
-    lines = [
-        "# Findings: which tasks help generalisation?", "",
-        f"Model `{cfg.model}`; pool {', '.join(cfg.pool)} ({len(scores)} tasks); held-out "
-        f"{', '.join(cfg.eval_tasks or cfg.pool)}; {len(cfg.seeds)} seeds; "
-        f"{int(results[results.subset != 'base'].n_tasks.max())} tasks per subset; {seconds / 60:.1f} min.", "",
-        "| trained on | ROUGE-L | ± std | ROUGE-L cls | ROUGE-L gen | exact match | runs |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    header = ["trained on", "ROUGE-L", "± std", "ROUGE-L cls", "ROUGE-L gen", "exact match", "runs"]
+    rows = []
     for s in order:
         row = table.loc[s]
         std = "" if np.isnan(row["rougeL_std"]) else f"{row['rougeL_std']:.2f}"
-        lines.append(f"| {s} | {row['rougeL']:.2f} | {std} | {row['rougeL_classification']:.2f} | "
-                     f"{row['rougeL_generation']:.2f} | {row['exact_match']:.2f} | {int(row['runs'])} |")
+        rows.append([s, f"{row['rougeL']:.2f}", std, f"{row['rougeL_classification']:.2f}",
+                     f"{row['rougeL_generation']:.2f}", f"{row['exact_match']:.2f}", str(int(row["runs"]))])
+    title = "Findings: which tasks help generalisation?"
+    summary = (f"Model `{cfg.model}`; pool {', '.join(cfg.pool)} ({len(scores)} tasks); held-out "
+               f"{', '.join(cfg.eval_tasks or cfg.pool)}; {len(cfg.seeds)} seeds; "
+               f"{int(results[results.subset != 'base'].n_tasks.max())} tasks per subset; {seconds / 60:.1f} min.")
+    notes = []
     if {"ambiguous", "difficult", "random"} <= set(table.index):
         amb, dif, rnd = (table.loc[s, "rougeL"] for s in ("ambiguous", "difficult", "random"))
-        lines += ["", f"ambiguous − random: {amb - rnd:+.2f} ROUGE-L; difficult − random: {dif - rnd:+.2f}; "
-                      f"ambiguous − difficult: {amb - dif:+.2f}.",
-                  "The paper finds ambiguous > random > easy and difficult giving no benefit; with small pools "
-                  "and few seeds the spread column says how much of a difference is noise."]
+        notes = [f"ambiguous − random: {amb - rnd:+.2f} ROUGE-L; difficult − random: {dif - rnd:+.2f}; "
+                 f"ambiguous − difficult: {amb - dif:+.2f}.",
+                 "The paper finds ambiguous > random > easy and difficult giving no benefit; with small pools "
+                 "and few seeds the spread column says how much of a difference is noise."]
+    lines = [f"# {title}", "", summary, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if notes:
+        lines += ["", *notes]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
     bars = go.Figure(go.Bar(x=order, y=[table.loc[s, "rougeL"] for s in order],
@@ -144,7 +149,14 @@ def write_report(out: Path, results: pd.DataFrame, scores: pd.DataFrame, cfg: Fi
     tmap.write_html(out / "map.html", include_plotlyjs=True)
     with open(out / "report.html", "w") as f:
         f.write("<html><head><meta charset='utf-8'><title>taskmap findings</title></head><body>")
-        f.write("<pre>" + "\n".join(lines) + "</pre>")
+        f.write("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+                "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+                "td:first-child{text-align:left}</style>")
+        f.write(f"<h1>{html.escape(title)}</h1><p>{html.escape(summary)}</p><table><tr>")
+        f.write("".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        for r in rows:
+            f.write("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>")
+        f.write("</table>" + "".join(f"<p>{html.escape(n)}</p>" for n in notes))
         f.write(bars.to_html(full_html=False, include_plotlyjs=True))
         f.write(tmap.to_html(full_html=False, include_plotlyjs=False))
         f.write("</body></html>")
