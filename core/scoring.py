@@ -70,6 +70,14 @@ def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64,
     return batches
 
 
+def _scatter_answers(logp, batch: list[int], items, results: list) -> None:
+    """Hand each item of a batch its slice of the batch's concatenated answer log-probs."""
+    start = 0
+    for i in batch:
+        results[i] = logp[start:start + len(items[i].answer)]
+        start += len(items[i].answer)
+
+
 def _answer_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """log p(target) for each row of logits, in fp32, in chunks to bound memory."""
     out = torch.empty(targets.shape[0], dtype=torch.float32, device=logits.device)
@@ -212,11 +220,7 @@ class CausalScorer:
                                     logits_to_keep=keep).logits
                 logits = logits.reshape(-1, logits.shape[-1])
                 targets = torch.tensor([t for i in batch for t in items[i].answer], device=self.device)
-                logp = _answer_logprobs(logits, targets).cpu().numpy()
-                start = 0
-                for i in batch:
-                    results[i] = logp[start:start + len(items[i].answer)]
-                    start += len(items[i].answer)
+                _scatter_answers(_answer_logprobs(logits, targets).cpu().numpy(), batch, items, results)
         return results  # type: ignore[return-value]
 
     # --- greedy decoding ----------------------------------------------------------------------
@@ -404,11 +408,7 @@ class Seq2SeqScorer:
                                 decoder_attention_mask=dec_mask).logits
             keep = dec_mask.bool()
             targets = torch.tensor([t for i in batch for t in items[i].answer], device=self.device)
-            logp = _answer_logprobs(logits[keep], targets).cpu().numpy()
-            start = 0
-            for i in batch:
-                results[i] = logp[start:start + len(items[i].answer)]
-                start += len(items[i].answer)
+            _scatter_answers(_answer_logprobs(logits[keep], targets).cpu().numpy(), batch, items, results)
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
