@@ -117,9 +117,11 @@ def finetune(model_path: str | Path, tasks: Sequence[Task], cfg: TrainConfig, ou
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, get_scheduler
 
     started = time.time()
-    # cpu=True without CUDA: under `accelerate launch` that makes several processes a gloo group
+    # several processes without CUDA (under `accelerate launch`) form a gloo group on the CPU;
+    # a single process keeps accelerate's own device choice (CUDA, MPS or CPU)
+    gloo = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.mixed_precision),
-                              gradient_accumulation_steps=cfg.grad_accum, cpu=not torch.cuda.is_available())
+                              gradient_accumulation_steps=cfg.grad_accum, cpu=gloo)
     set_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
