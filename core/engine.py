@@ -3,11 +3,13 @@
     tasks ──► packs ──► (cached? read : decode + teacher-force) ──► per-sequence rows
                                                                  └─► per-task PU / PP / region
 
-Tasks are grouped into packs, the unit of computation, caching and locking: consecutive tasks
-up to about 64 sampled instances, so decoding batches across tasks (one-instance Alpaca tasks
-need this most). Packs are a fixed function of the task list, so a run that is
-killed and started again computes the same packs in the same batches and ends with identical
-results, recomputing no finished pack.
+Tasks are grouped into packs, the unit of computation, caching and locking: up to about 64
+sampled instances, so decoding batches across tasks (one-instance Alpaca tasks need this
+most). Packs take tasks in order of prompt length, so a pack's rows are padded to similar
+widths (a decoding step reads every row's cache up to the widest, and the long tail of
+128-token answers is paid once per pack whatever its rows' lengths). Packs are a fixed
+function of the task list, so a run that is killed and started again computes the same packs
+in the same batches and ends with identical results, recomputing no finished pack.
 """
 
 from __future__ import annotations
@@ -48,19 +50,29 @@ class ScoreResult:
     problems: list[Problem] = field(default_factory=list)
 
 
-def make_packs(tasks: Sequence[Task], n_instances: int) -> list[list[int]]:
-    """Consecutive tasks grouped until a pack holds about PACK_INSTANCES sampled instances."""
+def prompt_chars(task: Task, n_examples: int = 2) -> int:
+    """A cheap stand-in for a task's prompt length in tokens: definition, shown examples and the
+    mean instance input, in characters (no tokenizer needed, same on every machine)."""
+    shown = sum(len(e.input) + len(e.output) for e in task.examples[:n_examples])
+    mean_input = sum(len(i.input) for i in task.instances) // max(len(task.instances), 1)
+    return len(task.definition) + shown + mean_input
+
+
+def make_packs(tasks: Sequence[Task], n_instances: int, n_examples: int = 2) -> list[list[int]]:
+    """Tasks in order of prompt length, grouped until a pack holds about PACK_INSTANCES sampled
+    instances (task indices, each pack in the original order)."""
+    order = sorted(range(len(tasks)), key=lambda i: (prompt_chars(tasks[i], n_examples), i))
     packs: list[list[int]] = []
     current: list[int] = []
     size = 0
-    for i, task in enumerate(tasks):
+    for i in order:
         current.append(i)
-        size += min(len(task.instances), n_instances)
+        size += min(len(tasks[i].instances), n_instances)
         if size >= PACK_INSTANCES:
-            packs.append(current)
+            packs.append(sorted(current))
             current, size = [], 0
     if current:
-        packs.append(current)
+        packs.append(sorted(current))
     return packs
 
 
@@ -180,7 +192,7 @@ class Engine:
               sources: Sequence[str] = (), rule: RegionRule = RegionRule()) -> ScoreResult:
         started = time.time()
         keys = [self.store.task_key(t.content_hash) for t in tasks]
-        packs = make_packs(tasks, self.config.n_instances)
+        packs = make_packs(tasks, self.config.n_instances, self.config.n_examples)
         done = self.store.index()
         n_cached = sum(k in done for k in keys)
         finished = n_cached

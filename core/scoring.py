@@ -28,8 +28,8 @@ import torch
 
 PREFIX_BUCKET = 32      # cached prefixes batched together differ in length by less than this
 LOGSOFTMAX_ROWS = 1024  # answer positions per fp32 log-softmax chunk (bounds memory: rows x vocab x 4 B)
-DECODE_BATCH = 64       # rows decoded together at most
-DECODE_KV_FACTOR = 16   # decode batches may hold this many times batch_tokens in KV cache
+DECODE_BATCH = 128      # rows decoded together at most (a pack of ~64 instances fits in one batch)
+DECODE_KV_FACTOR = 32   # decode batches may hold this many times batch_tokens in KV cache
 SHRINK_AT = 4           # rebuild the batch without finished rows once 1/SHRINK_AT of them are done
 FAST_ATTENTION = True   # teacher-forced passes of bf16 models on CPU use core.cpu_attention
 
