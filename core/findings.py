@@ -92,6 +92,7 @@ class FindingsRunner:
             rows.append({"subset": subset, "seed": seed, "n_tasks": len(ids), "task_ids": ids, **summary})
             self.run.append_metric("eval", subset=subset, seed=seed, round=i, n_tasks=len(ids), attempt=self.attempt, **summary)
             self.log(f"{subset} seed {seed}: ROUGE-L {summary['rougeL']:.2f}")
+        self.status(stage="report", round=None, progress=None)  # "round" counted trainings; done now
         results = pd.DataFrame(rows)
         results.to_parquet(self.out / "results.parquet", index=False)
         write_report(self.out, results, scores, cfg, self.rule, time.time() - started)
