@@ -11,7 +11,6 @@ both which tasks and how training went, as the random subset's does.
 from __future__ import annotations
 
 import html
-
 import time
 from pathlib import Path
 from typing import Callable

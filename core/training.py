@@ -234,12 +234,10 @@ def run_job(spec_path: str) -> None:
 
     finetune(spec["model_path"], tasks, from_dict(TrainConfig, spec["train"]), Path(spec["out"]), on_log=on_log,
              should_stop=lambda: run is not None and run.cancel_requested(), extra_info=spec.get("extra_info"))
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
         # leave the process group before exiting: left to exit-time destructors, a gloo rank can
         # abort ("terminate called without an active exception") and fail a finished job
-        dist.destroy_process_group()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

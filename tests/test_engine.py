@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.config import ScoreConfig
-from core.engine import Engine, make_packs
+from core.engine import PACK_INSTANCES, Engine, make_packs, prompt_chars
 from core.loaders import load_tasks
 from tests.conftest import REPO, make_task
 
@@ -116,6 +116,16 @@ def test_seq2seq_engine(tiny_t5_dir, tmp_path):
     result = engine(tiny_t5_dir, tmp_path).score(builtin(2))
     assert result.manifest["model"]["prompt_style"] == "seq2seq"
     assert result.tasks["pp"].between(0, 1).all()
+
+
+def test_packs_group_tasks_of_similar_prompt_length():
+    tasks = builtin()
+    packs = make_packs(tasks, 10)
+    assert sorted(i for pack in packs for i in pack) == list(range(len(tasks)))  # each task once
+    assert all(pack == sorted(pack) for pack in packs)
+    widths = [[prompt_chars(tasks[i]) for i in pack] for pack in packs]
+    assert all(max(a) <= min(b) for a, b in zip(widths, widths[1:]))  # packs follow prompt length
+    assert all(sum(min(len(tasks[i].instances), 10) for i in pack) >= PACK_INSTANCES for pack in packs[:-1])
 
 
 def test_interrupted_run_resumes_without_recomputing(tiny_causal_dir, tmp_path, monkeypatch):
