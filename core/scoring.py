@@ -12,9 +12,14 @@ result does not need:
 * Greedy decoding keeps the log-prob of each token it picks, so P_0 needs no extra pass when
   decoding and scoring share a precision. Decoding costs per step whatever the batch, so all of
   a pack's rows decode together and finished rows are dropped as they accumulate.
-* Batches are length-bucketed (sorted by length, filled up to a padded-token budget). Batch
-  composition depends only on the items given, so results are reproducible whatever else is
-  being scored.
+* Batches are length-bucketed (sorted by body + answer length, filled up to a padded-token
+  budget), whatever their rows' prefixes: padding a query token costs a whole pass through
+  every layer, padding a prefix column only its attention, so the prefixes are left to vary.
+  Batch composition depends only on the items given, so results are reproducible whatever
+  else is being scored.
+* Decoding first runs each row's body on top of its prefix in length-bucketed batches, then
+  decodes all rows together from one cache of prefix + body, left-padded to the longest, so
+  neither the first pass nor any decoding step spends work on a padded body.
 * Seq2seq models run encoder + decoder per item (the encoder sees the whole prompt).
 """
 
@@ -26,7 +31,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-PREFIX_BUCKET = 32      # cached prefixes batched together differ in length by less than this
 LOGSOFTMAX_ROWS = 1024  # answer positions per fp32 log-softmax chunk (bounds memory: rows x vocab x 4 B)
 DECODE_BATCH = 128      # rows decoded together at most (a pack of ~64 instances fits in one batch)
 DECODE_KV_FACTOR = 32   # decode batches may hold this many times batch_tokens in KV cache
@@ -47,27 +51,36 @@ class Decoded:
     logprobs: np.ndarray  # log-prob of each generated token (end token included when produced)
 
 
-def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64,
-                   groups: Sequence[int] | None = None) -> list[list[int]]:
-    """Group indices into batches of similar length whose padded size stays within `budget` tokens.
-
-    With `groups`, rows are batched within each group first (used to keep rows with cached
-    prefixes of similar length together, so the prefix padding stays small too).
-    """
-    group = groups if groups is not None else [0] * len(lengths)
-    order = sorted(range(len(lengths)), key=lambda i: (group[i], -lengths[i], i))
+def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64) -> list[list[int]]:
+    """Group indices into batches of similar length whose padded size stays within `budget` tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
         width = lengths[current[0]] if current else lengths[i]  # sorted descending: first is widest
-        if current and (group[i] != group[current[0]] or (len(current) + 1) * width > budget
-                        or len(current) >= max_batch):
+        if current and ((len(current) + 1) * width > budget or len(current) >= max_batch):
             batches.append(current)
             current = []
         current.append(i)
     if current:
         batches.append(current)
     return batches
+
+
+def prefix_chunks(items: Sequence[Item], budget: int) -> Iterator[list[int]]:
+    """Item indices in chunks whose distinct prefixes together hold at most `budget` tokens
+    (their keys and values are kept for the whole chunk)."""
+    chunk, seen, used = [], set(), 0
+    for i, item in enumerate(items):
+        if item.prefix not in seen:
+            if chunk and used + len(item.prefix) > budget:
+                yield chunk
+                chunk, seen, used = [], set(), 0
+            seen.add(item.prefix)
+            used += len(item.prefix)
+        chunk.append(i)
+    if chunk:
+        yield chunk
 
 
 def _scatter_answers(logp, batch: list[int], items, results: list) -> None:
@@ -156,21 +169,6 @@ class CausalScorer:
         cache.layers = layers
         return cache, mask
 
-    def _chunks(self, items: Sequence[Item]) -> Iterator[list[int]]:
-        """Item indices in chunks whose distinct prefixes together stay within a memory budget."""
-        budget = 16 * self.batch_tokens
-        chunk, seen, used = [], set(), 0
-        for i, item in enumerate(items):
-            if item.prefix not in seen:
-                if chunk and used + len(item.prefix) > budget:
-                    yield chunk
-                    chunk, seen, used = [], set(), 0
-                seen.add(item.prefix)
-                used += len(item.prefix)
-            chunk.append(i)
-        if chunk:
-            yield chunk
-
     def _split(self, item: Item) -> tuple[tuple[int, ...], tuple[int, ...]]:
         if self.share_prefix:
             return item.prefix, item.body
@@ -198,11 +196,10 @@ class CausalScorer:
     def _score(self, items: Sequence[Item]) -> list[np.ndarray]:
         results: list[np.ndarray | None] = [None] * len(items)
         split = [self._split(it) for it in items]
-        for chunk in self._chunks(items):
+        for chunk in prefix_chunks(items, 16 * self.batch_tokens):
             kv = self._prefix_kv(sorted({split[i][0] for i in chunk if split[i][0]}, key=lambda p: (len(p), p)))
             lengths = [len(split[i][1]) + len(items[i].answer) for i in chunk]
-            groups = [len(split[i][0]) // PREFIX_BUCKET for i in chunk]
-            for batch in length_batches(lengths, self.batch_tokens, groups=groups):
+            for batch in length_batches(lengths, self.batch_tokens):
                 batch = [chunk[b] for b in batch]
                 prefixes = [split[i][0] for i in batch]
                 # the last answer token is only ever a target, never an input
@@ -234,28 +231,76 @@ class CausalScorer:
     def _decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
         results: list[Decoded | None] = [None] * len(items)
         split = [self._split(it) for it in items]
-        for chunk in self._chunks(items):
+        for chunk in prefix_chunks(items, 16 * self.batch_tokens):
             kv = self._prefix_kv(sorted({split[i][0] for i in chunk if split[i][0]}, key=lambda p: (len(p), p)))
             # Decoding costs per step, whatever the batch, so the fewer batches the better: all rows
             # go together, bounded only by the KV cache they need (prefix + body + new tokens).
             lengths = [len(split[i][0]) + len(split[i][1]) + max_new_tokens for i in chunk]
             for batch in length_batches(lengths, DECODE_KV_FACTOR * self.batch_tokens, max_batch=DECODE_BATCH):
                 batch = [chunk[b] for b in batch]
-                prefixes = [split[i][0] for i in batch]
-                ids, row_mask = _pad([list(split[i][1]) for i in batch], self.pad_id, left=True, device=self.device)
-                cache, prefix_mask = self._batch_cache(kv, prefixes, spare=ids.shape[1] + max_new_tokens)
-                for i, out in zip(batch, self._greedy(ids, prefix_mask, row_mask, cache, max_new_tokens)):
+                start = self._prefill(kv, [split[i] for i in batch], spare=max_new_tokens)
+                for i, out in zip(batch, self._greedy(*start, max_new_tokens)):
                     results[i] = out
         return results  # type: ignore[return-value]
 
-    def _greedy(self, ids, prefix_mask, row_mask, cache, max_new_tokens) -> list[Decoded]:
-        batch = ids.shape[0]
-        mask = torch.cat([prefix_mask, row_mask], 1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_mask.shape[1]:]
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                         past_key_values=cache, use_cache=True, logits_to_keep=1)
-        cache, logits = out.past_key_values, out.logits[:, -1]
-        next_pos = positions[:, -1:] + 1
+    def _prefill(self, kv, rows: list[tuple[tuple[int, ...], tuple[int, ...]]], spare: int):
+        """Run each row's body on top of its prefix, in length-bucketed batches (bodies of one
+        pack differ in length several-fold, so one left-padded pass would mostly compute padding),
+        and gather every row's prefix + body into one decoding cache, left-padded to the longest,
+        with room for `spare` new positions.
+
+        Returns the cache, its mask, each row's next position and the logits that pick each
+        row's first new token.
+        """
+        from transformers import DynamicCache
+
+        lengths = [len(p) + len(b) for p, b in rows]
+        width = max(lengths)
+        mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)
+        for r, n in enumerate(lengths):
+            mask[r, width - n:] = 1
+        keys: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        logits: torch.Tensor | None = None
+        for sub in length_batches([len(b) for _, b in rows], self.batch_tokens):
+            prefixes = [rows[r][0] for r in sub]
+            ids, body_mask = _pad([list(rows[r][1]) for r in sub], self.pad_id, left=False, device=self.device)
+            cache, prefix_mask = self._batch_cache(kv, prefixes, spare=ids.shape[1])
+            lead = prefix_mask.shape[1]
+            positions = torch.tensor([len(p) for p in prefixes], device=self.device)[:, None] + \
+                torch.arange(ids.shape[1], device=self.device)[None]
+            last = torch.zeros_like(ids, dtype=torch.bool)
+            for j, r in enumerate(sub):
+                last[j, len(rows[r][1]) - 1] = True
+            out = self.model(input_ids=ids, attention_mask=torch.cat([prefix_mask, body_mask], 1),
+                             position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=last)
+            sub_logits = out.logits.reshape(-1, out.logits.shape[-1])
+            if logits is None:
+                logits = sub_logits.new_empty((len(rows), sub_logits.shape[-1]))
+            index = torch.tensor(sub, device=self.device)
+            logits[index] = sub_logits
+            # where each decoding-cache column of these rows comes from in this batch's cache: the
+            # row's prefix ends at `lead` and its body follows, so prefix + body is one span ending
+            # at lead + len(body); padding columns read column 0 (finite, and masked)
+            source = torch.zeros(len(sub), width, dtype=torch.long, device=self.device)
+            for j, r in enumerate(sub):
+                end = lead + len(rows[r][1])
+                source[j, width - lengths[r]:] = torch.arange(end - lengths[r], end, device=self.device)
+            for layer_index, layer in enumerate(out.past_key_values.layers):
+                k, v = layer.keys, layer.values
+                if layer_index == len(keys):
+                    keys.append(k.new_zeros((len(rows), k.shape[1], width + spare, k.shape[3])))
+                    values.append(v.new_zeros((len(rows), v.shape[1], width + spare, v.shape[3])))
+                gather = source[:, None, :, None].expand(-1, k.shape[1], -1, k.shape[3])
+                keys[layer_index][index, :, :width] = k.gather(2, gather)
+                values[layer_index][index, :, :width] = v.gather(2, gather)
+        cache = DynamicCache()
+        cache.layers = [_PreallocatedLayer(k, v, width) for k, v in zip(keys, values)]
+        next_pos = torch.tensor(lengths, device=self.device)[:, None]
+        return cache, mask, next_pos, logits
+
+    def _greedy(self, cache, mask, next_pos, logits, max_new_tokens) -> list[Decoded]:
+        batch = mask.shape[0]
         alive = torch.arange(batch, device=self.device)  # original row of each live batch row
         finished = torch.zeros(batch, dtype=torch.bool, device=self.device)
         tokens: list[list[int]] = [[] for _ in range(batch)]
@@ -274,7 +319,7 @@ class CausalScorer:
                 keep = (~finished).nonzero().squeeze(-1)
                 cache.batch_select_indices(keep)
                 alive, pick, mask, next_pos, finished = alive[keep], pick[keep], mask[keep], next_pos[keep], finished[keep]
-                # the rows left may all have shorter prefixes than the widest one: drop the cache
+                # the rows left may all have shorter prompts than the widest one: drop the cache
                 # columns that are padding for every one of them, so each step reads less
                 lead = int((mask.cumsum(-1) == 0).sum(-1).min())
                 if lead:
@@ -447,8 +492,15 @@ class Seq2SeqScorer:
         return results  # type: ignore[return-value]
 
 
-def make_scorer(loaded, stop_ids: set[int], batch_tokens: int = 0, share_prefix: bool = True):
-    """The scorer for a LoadedModel; batch_tokens 0 picks a budget for the device."""
+def make_scorer(loaded, stop_ids: set[int], batch_tokens: int = 0, share_prefix: bool = True,
+                packed: bool | None = None):
+    """The scorer for a LoadedModel; batch_tokens 0 picks a budget for the device.
+
+    Decoders that `core.packed` supports get the packed scorer on CPU (where it was measured
+    faster); `packed` forces the choice either way (False: transformers' own forward).
+    """
+    from . import packed as packed_forward
+
     if not batch_tokens:
         batch_tokens = 32768 if loaded.device.type == "cuda" else 4096
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else min(stop_ids)
@@ -456,6 +508,13 @@ def make_scorer(loaded, stop_ids: set[int], batch_tokens: int = 0, share_prefix:
     if loaded.is_seq2seq:
         return Seq2SeqScorer(loaded.model, pad_id=pad_id, stop_ids=stop_ids, batch_tokens=batch_tokens,
                              score_autocast=autocast)
+    if packed is None:
+        packed = share_prefix and loaded.device.type == "cpu"
+    if packed and packed_forward.supports(loaded.model):
+        from .packed_scorer import PackedScorer
+
+        return PackedScorer(loaded.model, pad_id=pad_id, stop_ids=stop_ids, batch_tokens=batch_tokens,
+                            score_autocast=autocast)
     return CausalScorer(loaded.model, pad_id=pad_id, stop_ids=stop_ids, batch_tokens=batch_tokens,
                         share_prefix=share_prefix, score_autocast=autocast)
 

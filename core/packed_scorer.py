@@ -1,0 +1,204 @@
+"""The scorer for decoders `core.packed` supports: packed passes over a prefix bank.
+
+Same contract as `core.scoring.CausalScorer` (teacher-forced answer log-probs; greedy decoding
+with the log-prob of every picked token), scheduled for the packed forward:
+
+* the distinct prefixes of a chunk of items run once, packed, into a `PrefixBank`;
+* teacher forcing packs rows (body + answer) of similar length into passes of up to
+  `batch_tokens` real tokens, each row attending to its prefix in the bank;
+* decoding runs each row's body the same way (the prefill), copies prefix + body into one
+  `DecodeCache`, and steps every row of the batch together, dropping finished rows as they
+  accumulate.
+
+Batches depend only on the items given, so results are reproducible whatever else is scored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .packed import CACHE_BLOCK, DecodeCache, PackedDecoder, PrefixBank, Segment, plan_attention
+from .scoring import DECODE_BATCH, SHRINK_AT, Decoded, Item, _cut_at_stop, prefix_chunks
+
+BANK_BYTES = 2 << 30  # keys + values of the prefixes held at once
+
+
+def token_batches(order: Sequence[int], lengths: Sequence[int], budget: int, max_rows: int = 1 << 30) -> list[list[int]]:
+    """Consecutive runs of `order` whose lengths sum to at most `budget` (or one row)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for i in order:
+        if current and (used + lengths[i] > budget or len(current) >= max_rows):
+            batches.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += lengths[i]
+    if current:
+        batches.append(current)
+    return batches
+
+
+class PackedScorer:
+    """Decoder-only models through `core.packed.PackedDecoder`."""
+
+    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int,
+                 score_autocast: torch.dtype | None = None):
+        self.model = model
+        self.decoder = PackedDecoder(model)
+        self.device = self.decoder.device
+        self.pad_id = pad_id
+        self.stop_ids = torch.tensor(sorted(stop_ids), device=self.device)
+        self.batch_tokens = batch_tokens
+        self.score_autocast = score_autocast
+        self.dtype = next(model.parameters()).dtype
+        d = self.decoder
+        per_token = 2 * len(d.layers) * d.kv_heads * d.head_dim * torch.finfo(self.dtype).bits // 8
+        self.bank_tokens = max(batch_tokens, BANK_BYTES // per_token)
+
+    @property
+    def p0_from_decode(self) -> bool:
+        return self.score_autocast is None
+
+    def _autocast(self):
+        if self.score_autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.score_autocast)
+
+    def _tensor(self, values) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.long, device=self.device)
+
+    # --- passes ------------------------------------------------------------------------------
+
+    def _bank(self, items: Sequence[Item], chunk: list[int], workspace: int, dtype) -> PrefixBank:
+        """Run every distinct prefix of the chunk once, packed, into a new bank."""
+        prefixes = sorted({items[i].prefix for i in chunk if items[i].prefix}, key=lambda p: (len(p), p))
+        bank = self.decoder.bank(prefixes, max(workspace, self.batch_tokens), dtype)
+        lengths = [len(p) for p in prefixes]
+        for batch in token_batches(range(len(prefixes)), lengths, self.batch_tokens):
+            members = [prefixes[i] for i in batch]
+            # consecutive in the bank: the pass writes its keys straight into the prefixes' rows
+            self._pass([((), p) for p in members], bank, dtype, kv_start=bank.spans[members[0]][0])
+        return bank
+
+    def _pass(self, rows: list[tuple[tuple[int, ...], tuple[int, ...]]], bank: PrefixBank, dtype,
+              kv_start: int | None = None) -> torch.Tensor:
+        """One packed pass over rows of (prefix, tokens): the hidden states of the tokens, whose
+        keys and values land in the bank's workspace (or from `kv_start`)."""
+        segments, offset, ids, positions = [], 0, [], []
+        for prefix, tokens in rows:
+            segments.append(Segment(offset, len(tokens), bank.rows(prefix)))
+            ids.extend(tokens)
+            positions.append(torch.arange(len(prefix), len(prefix) + len(tokens)))
+            offset += len(tokens)
+        start = bank.size if kv_start is None else kv_start
+        plan = plan_attention(segments, start, self.device, dtype)
+        return self.decoder.forward(self._tensor(ids), torch.cat(positions).to(self.device), plan, bank, start)
+
+    # --- teacher forcing ----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, items: Sequence[Item]) -> list[np.ndarray]:
+        """Per-token log-probs of each item's answer given its prefix + body."""
+        with self._autocast():
+            return self._score(items)
+
+    def _score(self, items: Sequence[Item]) -> list[np.ndarray]:
+        results: list[np.ndarray | None] = [None] * len(items)
+        dtype = self.score_autocast or self.dtype
+        for chunk in prefix_chunks(items, self.bank_tokens):
+            # the last answer token is only ever a target, never an input
+            lengths = {i: len(items[i].body) + len(items[i].answer) - 1 for i in chunk}
+            bank = self._bank(items, chunk, max(lengths.values()), dtype)
+            order = sorted(chunk, key=lambda i: (lengths[i], len(items[i].prefix), i))
+            for batch in token_batches(order, lengths, self.batch_tokens):
+                h = self._pass([(items[i].prefix, items[i].body + items[i].answer[:-1]) for i in batch], bank, dtype)
+                wanted, offset = [], 0
+                for i in batch:
+                    start = offset + len(items[i].body) - 1  # the position predicting the first answer token
+                    wanted.extend(range(start, start + len(items[i].answer)))
+                    offset += lengths[i]
+                targets = self._tensor([t for i in batch for t in items[i].answer])
+                logp = self.decoder.answer_logprobs(self.decoder.final(h.index_select(0, self._tensor(wanted))), targets)
+                logp = logp.cpu().numpy()
+                start = 0
+                for i in batch:
+                    results[i] = logp[start:start + len(items[i].answer)]
+                    start += len(items[i].answer)
+        return results  # type: ignore[return-value]
+
+    # --- greedy decoding ----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
+        results: list[Decoded | None] = [None] * len(items)
+        for chunk in prefix_chunks(items, self.bank_tokens):
+            bank = self._bank(items, chunk, max(len(items[i].body) for i in chunk), self.dtype)
+            # decoding costs per step whatever the batch, so rows go together, bounded by their cache
+            kv_lengths = {i: len(items[i].prefix) + len(items[i].body) + max_new_tokens for i in chunk}
+            order = sorted(chunk, key=lambda i: (-kv_lengths[i], i))
+            for batch in token_batches(order, kv_lengths, 32 * self.batch_tokens, max_rows=DECODE_BATCH):
+                cache, logits = self._prefill([items[i] for i in batch], bank)
+                for i, out in zip(batch, self._greedy(cache, logits, max_new_tokens)):
+                    results[i] = out
+        return results  # type: ignore[return-value]
+
+    def _prefill(self, rows: list[Item], bank: PrefixBank):
+        """Run every row's body over its prefix, and lay prefix + body of every row into one
+        decode cache, left-padded so all rows end at the same column. Returns the cache and the
+        logits that pick each row's first new token."""
+        d, dtype = self.decoder, self.dtype
+        lengths = [len(r.prefix) + len(r.body) for r in rows]
+        width = max(lengths)
+        keys = [torch.zeros(len(rows), d.kv_heads, width + CACHE_BLOCK, d.head_dim, dtype=dtype, device=self.device)
+                for _ in d.layers]
+        values = [torch.zeros_like(k) for k in keys]
+        logits = torch.empty(len(rows), d.lm_head.weight.shape[0], dtype=dtype, device=self.device)
+        body_lengths = [len(r.body) for r in rows]
+        for sub in token_batches(range(len(rows)), body_lengths, self.batch_tokens):
+            h = self._pass([(rows[r].prefix, rows[r].body) for r in sub], bank, dtype)
+            ends = np.cumsum([body_lengths[r] for r in sub]) - 1
+            logits[self._tensor(sub)] = d.lm_head(d.final(h.index_select(0, self._tensor(ends.tolist()))))
+            # each cache column's bank row: the row's prefix, then its body (in the workspace);
+            # padding columns read row 0 (finite, and masked)
+            source = torch.zeros(len(sub), width, dtype=torch.long)
+            offset = bank.size
+            for j, r in enumerate(sub):
+                own = list(bank.rows(rows[r].prefix)) + list(range(offset, offset + body_lengths[r]))
+                source[j, width - len(own):] = torch.tensor(own)
+                offset += body_lengths[r]
+            source = source.view(-1).to(self.device)
+            index = self._tensor(sub)
+            for layer in range(len(d.layers)):
+                for cache, banked in ((keys, bank.keys), (values, bank.values)):
+                    gathered = banked[layer].index_select(0, source).view(len(sub), width, d.kv_heads, d.head_dim)
+                    cache[layer][index, :, :width] = gathered.transpose(1, 2)
+        return DecodeCache(keys, values, self._tensor(lengths), width, dtype), logits
+
+    def _greedy(self, cache: DecodeCache, logits: torch.Tensor, max_new_tokens: int) -> list[Decoded]:
+        batch = logits.shape[0]
+        alive = torch.arange(batch, device=self.device)  # original row of each live batch row
+        finished = torch.zeros(batch, dtype=torch.bool, device=self.device)
+        tokens: list[list[int]] = [[] for _ in range(batch)]
+        logps: list[list[float]] = [[] for _ in range(batch)]
+        for _ in range(max_new_tokens):
+            logp = torch.log_softmax(logits, -1, dtype=torch.float32)
+            pick = logp.argmax(-1)
+            picked = logp.gather(-1, pick[:, None]).squeeze(-1)
+            for row, tok, lp in zip(alive.tolist(), pick.tolist(), picked.tolist()):
+                tokens[row].append(tok)
+                logps[row].append(lp)
+            finished |= torch.isin(pick, self.stop_ids)
+            if bool(finished.all()):
+                break
+            if int(finished.sum()) * SHRINK_AT >= len(alive):  # drop finished rows once they are a quarter
+                keep = (~finished).nonzero().squeeze(-1)
+                cache.select(keep)
+                alive, pick, finished = alive[keep], pick[keep], finished[keep]
+            logits = self.decoder.step(pick, cache)
+            # rows that finished but were kept keep generating; their extra tokens are cut below
+        return [_cut_at_stop(toks, lps, self.stop_ids) for toks, lps in zip(tokens, logps)]
