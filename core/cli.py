@@ -72,7 +72,9 @@ def add_score_args(p: argparse.ArgumentParser, seed_flag: str = "--seed") -> Non
                    help="seeds instance sampling and perturbations when scoring (per task)")
     g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="greedy decoding limit")
     g.add_argument("--max-source-tokens", type=int, default=d.max_source_tokens, help="prompt length limit (longer prompts are truncated, with a warning)")
-    g.add_argument("--batch-tokens", type=int, default=d.batch_tokens, help="padded tokens per batch (0 = 4096 on CPU, 32768 on GPU)")
+    g.add_argument("--batch-tokens", type=int, default=d.batch_tokens, help="tokens per forward batch (0 = 4096 on CPU, 32768 on GPU)")
+    g.add_argument("--pack-instances", type=int, default=d.pack_instances,
+                   help="instances per pack, the unit of decoding, caching and resuming (larger: faster, more lost on a kill)")
 
 
 def config_from_args(a: argparse.Namespace) -> ScoreConfig:
@@ -80,7 +82,7 @@ def config_from_args(a: argparse.Namespace) -> ScoreConfig:
                        device=a.device, n_instances=a.n, n_perturbations=a.k, drop_prob=a.p, mode=a.mode,
                        labels=a.labels, n_examples=a.examples, seed=a.score_seed, max_new_tokens=a.max_new_tokens,
                        max_source_tokens=a.max_source_tokens, audit=getattr(a, "audit", False),
-                       batch_tokens=a.batch_tokens)
+                       batch_tokens=a.batch_tokens, pack_instances=a.pack_instances)
 
 
 def add_train_args(p: argparse.ArgumentParser, d=None, e=None) -> None:

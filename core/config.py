@@ -46,7 +46,10 @@ class ScoreConfig:
         audit: also store the exact input and prediction token ids of every scored sequence.
 
     Execution (never changes results, so not part of the cache key):
-        batch_tokens: padded tokens per forward batch (0 = pick by device).
+        batch_tokens: tokens per forward batch (0 = pick by device).
+        pack_instances: sampled instances per pack, the unit of decoding, caching and resuming:
+            a pack's greedy decodes run as one batch, so the long tail of 128-token answers is
+            paid once per pack; larger packs decode faster and lose more work when killed.
     """
 
     model: str = "default"
@@ -68,6 +71,7 @@ class ScoreConfig:
     audit: bool = False
 
     batch_tokens: int = 0
+    pack_instances: int = 128
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,13 +89,15 @@ class ScoreConfig:
             problems.append(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.n_examples < 0:
             problems.append(f"n_examples must be >= 0, got {self.n_examples}")
+        if self.pack_instances < 1:
+            problems.append(f"pack_instances must be >= 1, got {self.pack_instances}")
         if self.max_new_tokens < 1 or self.max_source_tokens < 16:
             problems.append("max_new_tokens must be >= 1 and max_source_tokens >= 16")
         if problems:
             raise ValueError("invalid ScoreConfig: " + "; ".join(problems))
 
     # Fields that cannot change a score; everything else goes into the cache key.
-    EXECUTION_FIELDS = ("batch_tokens", "device", "dtype", "model", "revision", "trust_remote_code")
+    EXECUTION_FIELDS = ("batch_tokens", "pack_instances", "device", "dtype", "model", "revision", "trust_remote_code")
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
     tasks ──► packs ──► (cached? read : decode + teacher-force) ──► per-sequence rows
                                                                  └─► per-task PU / PP / region
 
-Tasks are grouped into packs, the unit of computation, caching and locking: up to about 64
-sampled instances, so decoding batches across tasks (one-instance Alpaca tasks need this
-most). Packs take tasks in order of prompt length, so a pack's rows are padded to similar
+Tasks are grouped into packs, the unit of computation, caching and locking: about
+`ScoreConfig.pack_instances` sampled instances, so decoding batches across tasks (one-instance
+Alpaca tasks need this most). Packs take tasks in order of prompt length, so a pack's rows are padded to similar
 widths (a decoding step reads every row's cache up to the widest, and the long tail of
 128-token answers is paid once per pack whatever its rows' lengths). Packs are a fixed
 function of the task list, so a run that is killed and started again computes the same packs
@@ -37,8 +37,6 @@ from .uncertainty import sequence_prob, task_scores
 
 log = logging.getLogger(__name__)
 
-PACK_INSTANCES = 64  # sampled instances per pack: decoded together, so the long tail is paid once
-
 Progress = Callable[[int, int, str], None]  # (tasks done, tasks total, message)
 
 
@@ -58,9 +56,9 @@ def prompt_chars(task: Task, n_examples: int = 2) -> int:
     return len(task.definition) + shown + mean_input
 
 
-def make_packs(tasks: Sequence[Task], n_instances: int, n_examples: int = 2) -> list[list[int]]:
-    """Tasks in order of prompt length, grouped until a pack holds about PACK_INSTANCES sampled
-    instances (task indices, each pack in the original order)."""
+def make_packs(tasks: Sequence[Task], n_instances: int, n_examples: int = 2, per_pack: int = 128) -> list[list[int]]:
+    """Tasks in order of prompt length, grouped until a pack holds `per_pack` sampled instances
+    or more (task indices, each pack in the original order)."""
     order = sorted(range(len(tasks)), key=lambda i: (prompt_chars(tasks[i], n_examples), i))
     packs: list[list[int]] = []
     current: list[int] = []
@@ -68,7 +66,7 @@ def make_packs(tasks: Sequence[Task], n_instances: int, n_examples: int = 2) -> 
     for i in order:
         current.append(i)
         size += min(len(tasks[i].instances), n_instances)
-        if size >= PACK_INSTANCES:
+        if size >= per_pack:
             packs.append(sorted(current))
             current, size = [], 0
     if current:
@@ -192,7 +190,7 @@ class Engine:
               sources: Sequence[str] = (), rule: RegionRule = RegionRule()) -> ScoreResult:
         started = time.time()
         keys = [self.store.task_key(t.content_hash) for t in tasks]
-        packs = make_packs(tasks, self.config.n_instances, self.config.n_examples)
+        packs = make_packs(tasks, self.config.n_instances, self.config.n_examples, self.config.pack_instances)
         done = self.store.index()
         n_cached = sum(k in done for k in keys)
         finished = n_cached

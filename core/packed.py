@@ -31,6 +31,7 @@ GROUP_SLACK = 1.15   # a group's padded attention area may exceed its rows' own 
 GROUP_TOKENS = 4096  # query tokens per attention group at most (bounds the score tensor)
 KEY_ALIGN = 16       # key columns per group padded to a multiple of this: CPU softmax and products
                      # run ~1.3x faster on aligned rows than on ragged ones
+MIN_ROOT = 8         # a head all prefixes share gets a pass of its own from this many tokens
 CACHE_BLOCK = 32     # decode caches grow by this many positions at a time
 LOGIT_ELEMENTS = 1 << 22  # logits per log-softmax chunk: large chunks spill the CPU cache
 
@@ -58,26 +59,44 @@ def supports(model) -> bool:
 
 class PrefixBank:
     """Per layer, the keys and values of a chunk's prompt prefixes ([rows, kv_heads, head_dim]),
-    each prefix a run of rows (`spans`), followed by a workspace where a pass writes its own
-    tokens' keys and values. Attention then fetches any row's keys (its prefix, then itself)
-    with one gather from one tensor."""
+    followed by a workspace where a pass writes its own tokens' keys and values. Attention then
+    fetches any row's keys (its prefix, then itself) with one gather from one tensor.
+
+    Prompts of one template start alike (chat header, "Definition:"): the `root`, the longest
+    head all prefixes share, is stored once, and each prefix stores only what follows it."""
 
     def __init__(self, prefixes: Sequence[tuple[int, ...]], layers: int, kv_heads: int, head_dim: int,
                  workspace: int, dtype, device):
+        self.root = _common_head(prefixes) if len(prefixes) > 1 else ()
         self.spans: dict[tuple[int, ...], tuple[int, int]] = {}
-        size = 0
+        size = len(self.root)
         for p in prefixes:
             if p not in self.spans:
-                self.spans[p] = (size, len(p))
-                size += len(p)
+                self.spans[p] = (size, len(p) - len(self.root))
+                size += len(p) - len(self.root)
         self.size = size  # rows holding prefixes; the workspace follows
         shape = (size + workspace, kv_heads, head_dim)
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
 
-    def rows(self, prefix: tuple[int, ...]) -> range:
-        start, n = self.spans[prefix] if prefix else (0, 0)
-        return range(start, start + n)
+    def rows(self, prefix: tuple[int, ...]) -> tuple[range, ...]:
+        """The bank rows of a prefix's keys, in order."""
+        if not prefix:
+            return ()
+        if prefix == self.root:
+            return (range(len(self.root)),)
+        start, n = self.spans[prefix]
+        return (range(len(self.root)), range(start, start + n)) if self.root else (range(start, start + n),)
+
+
+def _common_head(prefixes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """The longest head shared by all prefixes, if it is worth a pass of its own; each prefix
+    keeps at least one token of its own."""
+    first = min(prefixes, key=len)
+    n = len(first) - 1
+    for p in prefixes:
+        n = min(n, next((i for i, (a, b) in enumerate(zip(first, p)) if a != b), n))
+    return first[:n] if n >= MIN_ROOT else ()
 
 
 @dataclass(frozen=True)
@@ -85,9 +104,14 @@ class Segment:
     """One row of a packed pass: `length` tokens from `offset` in the pass, attending to the
     bank rows `prefix` (its prompt prefix, possibly none) and causally to itself."""
 
+
     offset: int
     length: int
-    prefix: range = range(0)
+    prefix: tuple[range, ...] = ()
+
+    @property
+    def prefix_length(self) -> int:
+        return sum(len(r) for r in self.prefix)
 
 
 @dataclass
@@ -106,13 +130,13 @@ class Group:
 
 def _group_segments(segments: Sequence[Segment]) -> list[list[int]]:
     """Segments of like shape together, so padding each group to its widest row wastes little."""
-    order = sorted(range(len(segments)), key=lambda i: (segments[i].length, len(segments[i].prefix), i))
+    order = sorted(range(len(segments)), key=lambda i: (segments[i].length, segments[i].prefix_length, i))
     groups: list[list[int]] = []
     current: list[int] = []
     own = width = prefix = 0
     for i in order:
         s = segments[i]
-        n, p = s.length, len(s.prefix)
+        n, p = s.length, s.prefix_length
         w, pw = max(width, n), max(prefix, p)
         area = own + n * (p + n)
         if current and ((len(current) + 1) * w * (pw + w) > GROUP_SLACK * area or (len(current) + 1) * w > GROUP_TOKENS):
@@ -132,7 +156,7 @@ def plan_attention(segments: Sequence[Segment], kv_start: int, device, dtype) ->
     plans = []
     for members in _group_segments(segments):
         rows = [segments[i] for i in members]
-        n, width, prefix = len(rows), max(s.length for s in rows), max(len(s.prefix) for s in rows)
+        n, width, prefix = len(rows), max(s.length for s in rows), max(s.prefix_length for s in rows)
         keys = -(-(prefix + width) // KEY_ALIGN) * KEY_ALIGN
         gather = torch.zeros(n, width, dtype=torch.long)
         real = torch.zeros(n, width, dtype=torch.bool)
@@ -143,9 +167,10 @@ def plan_attention(segments: Sequence[Segment], kv_start: int, device, dtype) ->
             own = torch.arange(s.offset, s.offset + s.length)
             gather[r, :s.length] = own
             real[r, :s.length] = True
-            key_rows[r, :len(s.prefix)] = torch.arange(s.prefix.start, s.prefix.stop)
+            if s.prefix:
+                key_rows[r, :s.prefix_length] = torch.cat([torch.arange(span.start, span.stop) for span in s.prefix])
+                allowed[r, :, :s.prefix_length] = True
             key_rows[r, prefix:prefix + s.length] = own + kv_start
-            allowed[r, :, :len(s.prefix)] = True
         mask = torch.zeros(n, 1, 1, width, keys, dtype=dtype)
         mask.masked_fill_(~allowed[:, None, None], lowest)
         flat_real = real.view(-1)

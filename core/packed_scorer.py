@@ -22,9 +22,11 @@ import numpy as np
 import torch
 
 from .packed import CACHE_BLOCK, DecodeCache, PackedDecoder, PrefixBank, Segment, plan_attention
-from .scoring import DECODE_BATCH, SHRINK_AT, Decoded, Item, _cut_at_stop, prefix_chunks
+from .scoring import SHRINK_AT, Decoded, Item, _cut_at_stop, prefix_chunks
 
-BANK_BYTES = 2 << 30  # keys + values of the prefixes held at once
+BANK_BYTES = 2 << 30          # keys + values of the prefixes held at once
+DECODE_CACHE_BYTES = 4 << 30  # keys + values of the rows decoded together
+DECODE_ROWS = 256             # rows decoded together at most (a pack is decoded as one batch)
 
 
 def token_batches(order: Sequence[int], lengths: Sequence[int], budget: int, max_rows: int = 1 << 30) -> list[list[int]]:
@@ -59,6 +61,7 @@ class PackedScorer:
         d = self.decoder
         per_token = 2 * len(d.layers) * d.kv_heads * d.head_dim * torch.finfo(self.dtype).bits // 8
         self.bank_tokens = max(batch_tokens, BANK_BYTES // per_token)
+        self.decode_tokens = max(32 * batch_tokens, DECODE_CACHE_BYTES // per_token)
 
     @property
     def p0_from_decode(self) -> bool:
@@ -75,14 +78,18 @@ class PackedScorer:
     # --- passes ------------------------------------------------------------------------------
 
     def _bank(self, items: Sequence[Item], chunk: list[int], workspace: int, dtype) -> PrefixBank:
-        """Run every distinct prefix of the chunk once, packed, into a new bank."""
+        """Run every distinct prefix of the chunk once, packed, into a new bank: their shared
+        head (if any) first, then each prefix's own tokens over it."""
         prefixes = sorted({items[i].prefix for i in chunk if items[i].prefix}, key=lambda p: (len(p), p))
         bank = self.decoder.bank(prefixes, max(workspace, self.batch_tokens), dtype)
-        lengths = [len(p) for p in prefixes]
+        root = bank.root
+        if root:
+            self._pass([((), root)], bank, dtype, kv_start=0)
+        lengths = [len(p) - len(root) for p in prefixes]
         for batch in token_batches(range(len(prefixes)), lengths, self.batch_tokens):
             members = [prefixes[i] for i in batch]
             # consecutive in the bank: the pass writes its keys straight into the prefixes' rows
-            self._pass([((), p) for p in members], bank, dtype, kv_start=bank.spans[members[0]][0])
+            self._pass([(root, p[len(root):]) for p in members], bank, dtype, kv_start=bank.spans[members[0]][0])
         return bank
 
     def _pass(self, rows: list[tuple[tuple[int, ...], tuple[int, ...]]], bank: PrefixBank, dtype,
@@ -141,7 +148,7 @@ class PackedScorer:
             # decoding costs per step whatever the batch, so rows go together, bounded by their cache
             kv_lengths = {i: len(items[i].prefix) + len(items[i].body) + max_new_tokens for i in chunk}
             order = sorted(chunk, key=lambda i: (-kv_lengths[i], i))
-            for batch in token_batches(order, kv_lengths, 32 * self.batch_tokens, max_rows=DECODE_BATCH):
+            for batch in token_batches(order, kv_lengths, self.decode_tokens, max_rows=DECODE_ROWS):
                 cache, logits = self._prefill([items[i] for i in batch], bank)
                 for i, out in zip(batch, self._greedy(cache, logits, max_new_tokens)):
                     results[i] = out
@@ -154,9 +161,13 @@ class PackedScorer:
         d, dtype = self.decoder, self.dtype
         lengths = [len(r.prefix) + len(r.body) for r in rows]
         width = max(lengths)
-        keys = [torch.zeros(len(rows), d.kv_heads, width + CACHE_BLOCK, d.head_dim, dtype=dtype, device=self.device)
+        # every column up to `width` is written below; the spare ones are read (masked) before
+        # they are written, so they must hold finite values
+        keys = [torch.empty(len(rows), d.kv_heads, width + CACHE_BLOCK, d.head_dim, dtype=dtype, device=self.device)
                 for _ in d.layers]
-        values = [torch.zeros_like(k) for k in keys]
+        values = [torch.empty_like(k) for k in keys]
+        for tensor in keys + values:
+            tensor[:, :, width:].zero_()
         logits = torch.empty(len(rows), d.lm_head.weight.shape[0], dtype=dtype, device=self.device)
         body_lengths = [len(r.body) for r in rows]
         for sub in token_batches(range(len(rows)), body_lengths, self.batch_tokens):
@@ -168,15 +179,15 @@ class PackedScorer:
             source = torch.zeros(len(sub), width, dtype=torch.long)
             offset = bank.size
             for j, r in enumerate(sub):
-                own = list(bank.rows(rows[r].prefix)) + list(range(offset, offset + body_lengths[r]))
+                own = [row for span in bank.rows(rows[r].prefix) for row in span] + list(range(offset, offset + body_lengths[r]))
                 source[j, width - len(own):] = torch.tensor(own)
                 offset += body_lengths[r]
             source = source.view(-1).to(self.device)
-            index = self._tensor(sub)
+            first, last = sub[0], sub[-1] + 1  # token_batches of a range: consecutive rows
             for layer in range(len(d.layers)):
                 for cache, banked in ((keys, bank.keys), (values, bank.values)):
                     gathered = banked[layer].index_select(0, source).view(len(sub), width, d.kv_heads, d.head_dim)
-                    cache[layer][index, :, :width] = gathered.transpose(1, 2)
+                    cache[layer][first:last, :, :width] = gathered.transpose(1, 2)
         return DecodeCache(keys, values, self._tensor(lengths), width, dtype), logits
 
     def _greedy(self, cache: DecodeCache, logits: torch.Tensor, max_new_tokens: int) -> list[Decoded]:

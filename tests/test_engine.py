@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from core.config import ScoreConfig
-from core.engine import PACK_INSTANCES, Engine, make_packs, prompt_chars
+from core.engine import Engine, make_packs, prompt_chars
 from core.loaders import load_tasks
 from tests.conftest import REPO, make_task
 
-SMALL = dict(n_instances=4, n_perturbations=3, max_new_tokens=8, dtype="float32", device="cpu")
+SMALL = dict(n_instances=4, n_perturbations=3, max_new_tokens=8, dtype="float32", device="cpu", pack_instances=32)
 
 
 def builtin(n: int | None = None):
@@ -120,17 +120,17 @@ def test_seq2seq_engine(tiny_t5_dir, tmp_path):
 
 def test_packs_group_tasks_of_similar_prompt_length():
     tasks = builtin()
-    packs = make_packs(tasks, 10)
+    packs = make_packs(tasks, 10, per_pack=64)
     assert sorted(i for pack in packs for i in pack) == list(range(len(tasks)))  # each task once
     assert all(pack == sorted(pack) for pack in packs)
     widths = [[prompt_chars(tasks[i]) for i in pack] for pack in packs]
     assert all(max(a) <= min(b) for a, b in zip(widths, widths[1:]))  # packs follow prompt length
-    assert all(sum(min(len(tasks[i].instances), 10) for i in pack) >= PACK_INSTANCES for pack in packs[:-1])
+    assert all(sum(min(len(tasks[i].instances), 10) for i in pack) >= 64 for pack in packs[:-1])
 
 
 def test_interrupted_run_resumes_without_recomputing(tiny_causal_dir, tmp_path, monkeypatch):
     tasks = builtin()
-    packs = make_packs(tasks, SMALL["n_instances"])
+    packs = make_packs(tasks, SMALL["n_instances"], per_pack=SMALL["pack_instances"])
     assert len(packs) >= 3
     reference = engine(tiny_causal_dir, tmp_path / "clean").score(tasks)
 
@@ -156,7 +156,8 @@ def test_interrupted_run_resumes_without_recomputing(tiny_causal_dir, tmp_path, 
 
 def _score_cmd(model_dir, tasks_dir, out, extra=()):
     return [sys.executable, "-m", "core.cli", "score", str(tasks_dir), "--model", str(model_dir), "--out", str(out),
-            "--n", "12", "--k", "4", "--max-new-tokens", "12", "--dtype", "float32", "--device", "cpu", *extra]
+            "--n", "12", "--k", "4", "--max-new-tokens", "12", "--dtype", "float32", "--device", "cpu",
+            "--pack-instances", "64", *extra]
 
 
 def _env(cache):
