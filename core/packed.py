@@ -34,6 +34,7 @@ KEY_ALIGN = 16       # key columns per group padded to a multiple of this: CPU s
 MIN_ROOT = 8         # a head all prefixes share gets a pass of its own from this many tokens
 CACHE_BLOCK = 32     # decode caches grow by this many positions at a time
 LOGIT_ELEMENTS = 1 << 22  # logits per log-softmax chunk: large chunks spill the CPU cache
+PREPACK_BYTES = 8 << 30   # bf16 weights up to this size get a oneDNN-packed copy (see PackedDecoder)
 
 
 def supports(model) -> bool:
@@ -184,7 +185,11 @@ def plan_attention(segments: Sequence[Segment], kv_start: int, device, dtype) ->
 # --- the decoder ------------------------------------------------------------------------------
 
 class PackedDecoder:
-    """The forward of a supported decoder, on packed tokens, from the model's own modules."""
+    """The forward of a supported decoder, on packed tokens, from the model's own modules.
+
+    On CPU, a bf16 matrix product reorders its weight into oneDNN's blocked layout at every call;
+    doing that once (`_prepack`) gives the same bits 10% faster on scoring batches and up to 2x
+    faster on decoding steps, for one more copy of the weights."""
 
     def __init__(self, model):
         config = model.config
@@ -197,6 +202,31 @@ class PackedDecoder:
         self.groups = self.heads // self.kv_heads
         self.scale = self.head_dim ** -0.5
         self.device = next(model.parameters()).device
+        self._packed: dict[int, torch.Tensor] = self._prepack(model)
+
+    def _prepack(self, model) -> dict[int, torch.Tensor]:
+        linears = [m for m in model.modules() if type(m) is torch.nn.Linear]
+        weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+        if (self.device.type != "cpu" or any(m.weight.dtype != torch.bfloat16 for m in linears)
+                or weight_bytes > PREPACK_BYTES or not torch.backends.mkldnn.is_available()):
+            return {}
+        try:
+            packed = {id(m): torch.ops.mkldnn._reorder_linear_weight(m.weight.detach()) for m in linears}
+            probe = linears[0]
+            x = torch.randn(3, probe.in_features, dtype=torch.bfloat16)
+            if not torch.equal(self._packed_linear(probe, x, packed[id(probe)]), probe(x)):
+                return {}
+            return packed
+        except (RuntimeError, AttributeError):  # a torch build without these oneDNN ops
+            return {}
+
+    @staticmethod
+    def _packed_linear(module, x, weight):
+        return torch.ops.mkldnn._linear_pointwise(x, weight, module.bias, "none", [], "")
+
+    def linear(self, module, x: torch.Tensor) -> torch.Tensor:
+        weight = self._packed.get(id(module))
+        return module(x) if weight is None else self._packed_linear(module, x, weight)
 
     def bank(self, prefixes: Sequence[tuple[int, ...]], workspace: int, dtype) -> PrefixBank:
         return PrefixBank(prefixes, len(self.layers), self.kv_heads, self.head_dim, workspace, dtype, self.device)
@@ -226,16 +256,16 @@ class PackedDecoder:
         attn = layer.self_attn
         x = self._rms(h, layer.input_layernorm)
         n = x.shape[0]
-        q = self._rotate(attn.q_proj(x).view(n, self.heads, self.head_dim), q_table)  # scaled for attention
-        k = self._rotate(attn.k_proj(x).view(n, self.kv_heads, self.head_dim), k_table)
-        v = attn.v_proj(x).view(n, self.kv_heads, self.head_dim)
+        q = self._rotate(self.linear(attn.q_proj, x).view(n, self.heads, self.head_dim), q_table)  # scaled
+        k = self._rotate(self.linear(attn.k_proj, x).view(n, self.kv_heads, self.head_dim), k_table)
+        v = self.linear(attn.v_proj, x).view(n, self.kv_heads, self.head_dim)
         return q, k, v
 
     def _mlp(self, layer, h):
         mlp = layer.mlp
         x = self._rms(h, layer.post_attention_layernorm)
-        gate = F.silu(mlp.gate_proj(x), inplace=True)
-        h += mlp.down_proj(gate.mul_(mlp.up_proj(x)))
+        gate = F.silu(self.linear(mlp.gate_proj, x), inplace=True)
+        h += self.linear(mlp.down_proj, gate.mul_(self.linear(mlp.up_proj, x)))
         return h
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, plan: list[Group], bank: PrefixBank,
@@ -250,7 +280,7 @@ class PackedDecoder:
             keys, values = bank.keys[index], bank.values[index]
             keys[kv_start:end] = k
             values[kv_start:end] = v
-            h += layer.self_attn.o_proj(self._attend(q, keys, values, plan))
+            h += self.linear(layer.self_attn.o_proj, self._attend(q, keys, values, plan))
             h = self._mlp(layer, h)
         return h
 
@@ -284,7 +314,7 @@ class PackedDecoder:
         out = torch.empty(targets.shape[0], dtype=torch.float32, device=h.device)
         rows = max(16, LOGIT_ELEMENTS // self.lm_head.weight.shape[0])
         for start in range(0, targets.shape[0], rows):
-            logits = self.lm_head(h[start:start + rows])
+            logits = self.linear(self.lm_head, h[start:start + rows])
             out[start:start + rows] = torch.log_softmax(logits, -1, dtype=torch.float32).gather(
                 -1, targets[start:start + rows, None]).squeeze(-1)
         return out
@@ -296,36 +326,84 @@ class PackedDecoder:
         h = self.embed(tokens)
         q_table, k_table = self._rope_tables(h, cache.positions)
         column = cache.append_column()
-        rows, kv, groups, dim = tokens.shape[0], self.kv_heads, self.groups, self.head_dim
         for index, layer in enumerate(self.layers):
             q, k, v = self._project(layer, h, q_table, k_table)
-            keys, values = cache.keys[index], cache.values[index]
-            keys[:, :, column] = k
-            values[:, :, column] = v
-            scores = torch.matmul(q.view(rows, kv, groups, dim), keys.transpose(-1, -2))
-            scores.add_(cache.mask)
-            o = torch.matmul(torch.softmax(scores, -1), values).view(rows, self.heads * dim)
-            h += layer.self_attn.o_proj(o)
+            cache.keys[index][:, :, column] = k
+            cache.values[index][:, :, column] = v
+            h += self.linear(layer.self_attn.o_proj, self._attend_cached(q, cache, index))
             h = self._mlp(layer, h)
         cache.advance()
-        return self.lm_head(self.final(h))
+        return self.linear(self.lm_head, self.final(h))
+
+    def _attend_cached(self, q: torch.Tensor, cache: "DecodeCache", index: int) -> torch.Tensor:
+        """One query per row over its prefix (shared by the rows of one prompt, read once for
+        all of them) and its own tokens, under one softmax."""
+        rows, kv, groups, dim = q.shape[0], self.kv_heads, self.groups, self.head_dim
+        q = q.view(rows, kv, groups, dim)
+        scores = torch.matmul(q, cache.keys[index].transpose(-1, -2)).add_(cache.mask)
+        if not cache.prefix_width:
+            return torch.matmul(torch.softmax(scores, -1), cache.values[index]).view(rows, self.heads * dim)
+        prompts, slots, width = cache.prompts, cache.slots, cache.prefix_width
+        # queries laid out by prompt: [prompts, kv, slots * groups, dim]
+        by_prompt = q.new_zeros(prompts * slots, kv, groups, dim).index_copy_(0, cache.slot_of_row, q)
+        by_prompt = by_prompt.view(prompts, slots, kv, groups, dim).transpose(1, 2).reshape(prompts, kv, slots * groups, dim)
+        prefix_scores = torch.matmul(by_prompt, cache.prefix_keys[index])  # [prompts, kv, slots * groups, width]
+        prefix_scores = prefix_scores.view(prompts, kv, slots, groups, width).transpose(1, 2).reshape(prompts * slots, kv, groups, width)
+        prefix_scores = prefix_scores.index_select(0, cache.slot_of_row).add_(cache.prefix_mask)
+        probs = torch.softmax(torch.cat([prefix_scores, scores], -1), -1)
+        out = torch.matmul(probs[..., width:], cache.values[index])
+        prefix_probs = probs.new_zeros(prompts * slots, kv, groups, width).index_copy_(0, cache.slot_of_row, probs[..., :width])
+        prefix_probs = prefix_probs.view(prompts, slots, kv, groups, width).transpose(1, 2).reshape(prompts, kv, slots * groups, width)
+        prefix_out = torch.matmul(prefix_probs, cache.prefix_values[index])  # [prompts, kv, slots * groups, dim]
+        prefix_out = prefix_out.view(prompts, kv, slots, groups, dim).transpose(1, 2).reshape(prompts * slots, kv, groups, dim)
+        return out.add_(prefix_out.index_select(0, cache.slot_of_row)).view(rows, self.heads * dim)
 
 
 class DecodeCache:
-    """Per layer, every row's keys and values, left-padded so all rows end at the same column,
-    in contiguous [rows, kv_heads, capacity, head_dim] tensors that grow CACHE_BLOCK at a time.
-    Columns past the end are masked, so attention may read the whole (contiguous) tensor."""
+    """What a batch of rows being decoded attends to, per layer.
 
-    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], lengths: torch.Tensor, width: int, dtype):
+    Prefixes: each distinct prompt prefix once, [prompts, kv_heads, head_dim, width] keys
+    (transposed for the score product) and [prompts, kv_heads, width, head_dim] values, padded
+    to the longest (masked); rows are (prompt, slot) pairs. Suffixes: every row's own tokens
+    (body, then what it generated), left-padded so all rows end at the same column, in
+    contiguous [rows, kv_heads, capacity, head_dim] tensors that grow CACHE_BLOCK columns at a
+    time; columns past the end are masked, so attention reads whole contiguous tensors (batched
+    products over strided views run several times slower on CPU)."""
+
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], lengths: torch.Tensor,
+                 width: int, positions: torch.Tensor, prompt_of_row: list[int],
+                 prefix_keys: list[torch.Tensor], prefix_values: list[torch.Tensor], prefix_lengths: list[int], dtype):
         self.keys, self.values = keys, values
-        self.width = width                 # filled columns
-        self.positions = lengths.clone()   # next position of each row
+        self.width = width                 # suffix columns in use
+        self.positions = positions.clone()  # next position of each row
         self.lowest = torch.finfo(dtype).min
+        device = positions.device
         capacity = keys[0].shape[2]
-        column = torch.arange(capacity, device=lengths.device)
+        column = torch.arange(capacity, device=device)
         valid = (column[None] >= width - lengths[:, None]) & (column[None] < width)
-        self.mask = torch.zeros(len(lengths), 1, 1, capacity, dtype=dtype, device=lengths.device)
+        self.mask = torch.zeros(len(lengths), 1, 1, capacity, dtype=dtype, device=device)
         self.mask.masked_fill_(~valid[:, None, None], self.lowest)
+        self.prefix_keys, self.prefix_values = prefix_keys, prefix_values
+        self.prefix_lengths = list(prefix_lengths)
+        self._assign(prompt_of_row)
+
+    def _assign(self, prompt_of_row: list[int]) -> None:
+        """Slots of rows within their prompt, and each row's prefix mask."""
+        self.prompt_of_row = list(prompt_of_row)
+        self.prompts = len(self.prefix_lengths)
+        self.prefix_width = self.prefix_keys[0].shape[-1] if self.prefix_keys else 0
+        used: dict[int, int] = {}
+        slot = []
+        for p in prompt_of_row:
+            slot.append(used.get(p, 0))
+            used[p] = slot[-1] + 1
+        self.slots = max(used.values(), default=1)
+        device = self.positions.device
+        self.slot_of_row = torch.tensor([p * self.slots + s for p, s in zip(prompt_of_row, slot)], device=device)
+        column = torch.arange(self.prefix_width, device=device)
+        lengths = torch.tensor([self.prefix_lengths[p] for p in prompt_of_row], device=device)
+        self.prefix_mask = torch.zeros(len(prompt_of_row), 1, 1, self.prefix_width, dtype=self.mask.dtype, device=device)
+        self.prefix_mask.masked_fill_((column[None] >= lengths[:, None])[:, None, None], self.lowest)
 
     def append_column(self) -> int:
         if self.width == self.keys[0].shape[2]:
@@ -344,7 +422,8 @@ class DecodeCache:
         self.mask = F.pad(self.mask, (0, extra), value=self.lowest)
 
     def select(self, rows: torch.Tensor) -> None:
-        """Keep only `rows`, and drop the leading columns that are padding for all of them."""
+        """Keep only `rows` (and the prefixes they use), and drop the leading suffix columns that
+        are padding for all of them."""
         self.keys = [k.index_select(0, rows) for k in self.keys]
         self.values = [v.index_select(0, rows) for v in self.values]
         self.mask = self.mask.index_select(0, rows)
@@ -355,3 +434,13 @@ class DecodeCache:
             self.values = [v[:, :, lead:].contiguous() for v in self.values]
             self.mask = self.mask[..., lead:].contiguous()
             self.width -= lead
+        prompt_of_row = [self.prompt_of_row[r] for r in rows.tolist()]
+        kept = sorted(set(prompt_of_row))
+        if len(kept) < self.prompts:
+            index = torch.tensor(kept, device=self.positions.device)
+            self.prefix_keys = [k.index_select(0, index) for k in self.prefix_keys]
+            self.prefix_values = [v.index_select(0, index) for v in self.prefix_values]
+            self.prefix_lengths = [self.prefix_lengths[p] for p in kept]
+            renumber = {p: i for i, p in enumerate(kept)}
+            prompt_of_row = [renumber[p] for p in prompt_of_row]
+        self._assign(prompt_of_row)

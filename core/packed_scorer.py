@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .packed import CACHE_BLOCK, DecodeCache, PackedDecoder, PrefixBank, Segment, plan_attention
+from .packed import CACHE_BLOCK, KEY_ALIGN, DecodeCache, PackedDecoder, PrefixBank, Segment, plan_attention
 from .scoring import SHRINK_AT, Decoded, Item, _cut_at_stop, prefix_chunks
 
 BANK_BYTES = 2 << 30          # keys + values of the prefixes held at once
@@ -155,40 +155,59 @@ class PackedScorer:
         return results  # type: ignore[return-value]
 
     def _prefill(self, rows: list[Item], bank: PrefixBank):
-        """Run every row's body over its prefix, and lay prefix + body of every row into one
-        decode cache, left-padded so all rows end at the same column. Returns the cache and the
-        logits that pick each row's first new token."""
-        d, dtype = self.decoder, self.dtype
-        lengths = [len(r.prefix) + len(r.body) for r in rows]
-        width = max(lengths)
+        """Run every row's body over its prefix; gather each distinct prefix's keys and values once
+        and each row's body into one decode cache. Returns the cache and the logits that pick
+        each row's first new token."""
+        d, dtype, device = self.decoder, self.dtype, self.device
+        body_lengths = [len(r.body) for r in rows]
+        width = max(body_lengths)
         # every column up to `width` is written below; the spare ones are read (masked) before
         # they are written, so they must hold finite values
-        keys = [torch.empty(len(rows), d.kv_heads, width + CACHE_BLOCK, d.head_dim, dtype=dtype, device=self.device)
+        keys = [torch.empty(len(rows), d.kv_heads, width + CACHE_BLOCK, d.head_dim, dtype=dtype, device=device)
                 for _ in d.layers]
         values = [torch.empty_like(k) for k in keys]
         for tensor in keys + values:
             tensor[:, :, width:].zero_()
-        logits = torch.empty(len(rows), d.lm_head.weight.shape[0], dtype=dtype, device=self.device)
-        body_lengths = [len(r.body) for r in rows]
+        logits = torch.empty(len(rows), d.lm_head.weight.shape[0], dtype=dtype, device=device)
         for sub in token_batches(range(len(rows)), body_lengths, self.batch_tokens):
             h = self._pass([(rows[r].prefix, rows[r].body) for r in sub], bank, dtype)
             ends = np.cumsum([body_lengths[r] for r in sub]) - 1
-            logits[self._tensor(sub)] = d.lm_head(d.final(h.index_select(0, self._tensor(ends.tolist()))))
-            # each cache column's bank row: the row's prefix, then its body (in the workspace);
-            # padding columns read row 0 (finite, and masked)
+            logits[self._tensor(sub)] = d.linear(d.lm_head, d.final(h.index_select(0, self._tensor(ends.tolist()))))
+            # each row's body sits in the workspace; padding columns read row 0 (finite, and masked)
             source = torch.zeros(len(sub), width, dtype=torch.long)
             offset = bank.size
             for j, r in enumerate(sub):
-                own = [row for span in bank.rows(rows[r].prefix) for row in span] + list(range(offset, offset + body_lengths[r]))
-                source[j, width - len(own):] = torch.tensor(own)
+                source[j, width - body_lengths[r]:] = torch.arange(offset, offset + body_lengths[r])
                 offset += body_lengths[r]
-            source = source.view(-1).to(self.device)
+            source = source.view(-1).to(device)
             first, last = sub[0], sub[-1] + 1  # token_batches of a range: consecutive rows
             for layer in range(len(d.layers)):
                 for cache, banked in ((keys, bank.keys), (values, bank.values)):
                     gathered = banked[layer].index_select(0, source).view(len(sub), width, d.kv_heads, d.head_dim)
                     cache[layer][first:last, :, :width] = gathered.transpose(1, 2)
-        return DecodeCache(keys, values, self._tensor(lengths), width, dtype), logits
+        # the prefixes, once each, padded to the longest
+        number = {p: i for i, p in enumerate(dict.fromkeys(r.prefix for r in rows))}
+        prompts = list(number)
+        prompt_of_row = [number[r.prefix] for r in rows]
+        prefix_width = max(len(p) for p in prompts)
+        if prefix_width:
+            prefix_width = -(-prefix_width // KEY_ALIGN) * KEY_ALIGN
+        source = torch.zeros(len(prompts), prefix_width, dtype=torch.long)
+        for j, p in enumerate(prompts):
+            own = [row for span in bank.rows(p) for row in span]
+            source[j, :len(own)] = torch.tensor(own, dtype=torch.long)
+        source = source.view(-1).to(device)
+        prefix_keys, prefix_values = [], []
+        for layer in range(len(d.layers)) if prefix_width else ():
+            k = bank.keys[layer].index_select(0, source).view(len(prompts), prefix_width, d.kv_heads, d.head_dim)
+            v = bank.values[layer].index_select(0, source).view(len(prompts), prefix_width, d.kv_heads, d.head_dim)
+            prefix_keys.append(k.permute(0, 2, 3, 1).contiguous())
+            prefix_values.append(v.transpose(1, 2).contiguous())
+        lengths = self._tensor(body_lengths)
+        positions = self._tensor([len(r.prefix) + len(r.body) for r in rows])
+        cache = DecodeCache(keys, values, lengths, width, positions, prompt_of_row, prefix_keys, prefix_values,
+                            [len(p) for p in prompts], dtype)
+        return cache, logits
 
     def _greedy(self, cache: DecodeCache, logits: torch.Tensor, max_new_tokens: int) -> list[Decoded]:
         batch = logits.shape[0]
