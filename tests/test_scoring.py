@@ -2,8 +2,11 @@
 
 The plain reference here is deliberately naive: one sequence at a time, full forward, no
 cache; the engine's batching, prefix reuse, answer-only LM head and decode log-probs must
-reproduce it to float tolerance, for causal (Llama, GPT-2) and seq2seq (T5) models.
+reproduce it to float tolerance, for causal (Llama through the packed forward and through
+transformers' own, GPT-2) and seq2seq (T5) models.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -64,17 +67,46 @@ def random_items(vocab: int, seq2seq: bool, seed: int = 0) -> list[Item]:
     return items
 
 
-@pytest.fixture(params=["llama", "gpt2", "t5"])
+@dataclass
+class Case:
+    lm: object
+    packed: bool | None  # which causal scorer (None: make_scorer's choice)
+
+    @property
+    def tokenizer(self):
+        return self.lm.tokenizer
+
+    @property
+    def is_seq2seq(self):
+        return self.lm.is_seq2seq
+
+    @property
+    def model(self):
+        return self.lm.model
+
+    def scorer(self, stops, **kwargs):
+        return make_scorer(self.lm, stops, packed=self.packed, **kwargs)
+
+
+@pytest.fixture(params=["llama-packed", "llama-transformers", "gpt2", "t5"])
 def model_case(request, tiny_causal_dir, tiny_gpt2_dir, tiny_t5_dir):
-    path = {"llama": tiny_causal_dir, "gpt2": tiny_gpt2_dir, "t5": tiny_t5_dir}[request.param]
+    name = request.param.split("-")[0]
+    path = {"llama": tiny_causal_dir, "gpt2": tiny_gpt2_dir, "t5": tiny_t5_dir}[name]
     loaded = load_model(str(path), dtype="float32", device="cpu")
-    return loaded
+    return Case(loaded, {"llama-packed": True, "llama-transformers": False}.get(request.param))
+
+
+def test_cases_use_the_scorer_they_name(model_case):
+    kind = type(model_case.scorer({0})).__name__
+    expected = {True: "PackedScorer", False: "CausalScorer"}.get(model_case.packed)
+    if expected:
+        assert kind == expected
 
 
 def test_teacher_forced_logprobs_equal_plain(model_case):
     lm = model_case
     items = random_items(len(lm.tokenizer), lm.is_seq2seq)
-    scorer = make_scorer(lm, {lm.tokenizer.eos_token_id}, batch_tokens=120)
+    scorer = lm.scorer({lm.tokenizer.eos_token_id}, batch_tokens=120)
     got = scorer.score(items)
     for item, g in zip(items, got):
         assert g.shape == (len(item.answer),)
@@ -85,8 +117,8 @@ def test_batched_equals_unbatched(model_case):
     lm = model_case
     items = random_items(len(lm.tokenizer), lm.is_seq2seq, seed=1)
     stops = {lm.tokenizer.eos_token_id}
-    big = make_scorer(lm, stops, batch_tokens=100_000).score(items)
-    one_by_one = [make_scorer(lm, stops, batch_tokens=1).score([it])[0] for it in items]
+    big = lm.scorer(stops, batch_tokens=100_000).score(items)
+    one_by_one = [lm.scorer(stops, batch_tokens=1).score([it])[0] for it in items]
     for a, b in zip(big, one_by_one):
         np.testing.assert_allclose(a, b, atol=TOL, rtol=2e-6)
 
@@ -95,7 +127,7 @@ def test_greedy_decode_equals_plain_greedy(model_case):
     lm = model_case
     stops = {lm.tokenizer.eos_token_id}
     items = [Item(it.prefix, it.body) for it in random_items(len(lm.tokenizer), lm.is_seq2seq, seed=2)]
-    decoded = make_scorer(lm, stops, batch_tokens=200).decode(items, max_new_tokens=10)
+    decoded = lm.scorer(stops, batch_tokens=200).decode(items, max_new_tokens=10)
     for item, d in zip(items, decoded):
         tokens, logps = plain_greedy(lm.model, item, 10, stops, lm.is_seq2seq)
         assert d.tokens == tokens

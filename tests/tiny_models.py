@@ -55,6 +55,28 @@ def tiny_causal(path: Path, *, chat: bool = True, seed: int = 0, layers: int = 2
     return path
 
 
+def tiny_qwen2(path: Path, seed: int = 0) -> Path:
+    """A Qwen2 decoder: Llama's layout plus biases on the query/key/value projections."""
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    tok = tiny_tokenizer(True)
+    torch.manual_seed(seed)
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id)
+    model = Qwen2ForCausalLM(config)
+    with torch.no_grad():  # transformers initialises biases to zero; give them values worth testing
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    _sharpen(model)
+    model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
 def tiny_gpt2(path: Path, seed: int = 0) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel
 
