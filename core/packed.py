@@ -29,6 +29,7 @@ import torch.nn.functional as F
 FAMILIES = {"llama", "mistral", "qwen2"}  # RMSNorm + rotary + GQA + SiLU-gated MLP, nothing else
 GROUP_SLACK = 1.15   # a group's padded attention area may exceed its rows' own by this factor
 GROUP_TOKENS = 4096  # query tokens per attention group at most (bounds the score tensor)
+QUERY_CHUNK = 128    # rows longer than this attend in chunks (see _split_long)
 KEY_ALIGN = 16       # key columns per group padded to a multiple of this: CPU softmax and products
                      # run ~1.3x faster on aligned rows than on ragged ones
 MIN_ROOT = 8         # a head all prefixes share gets a pass of its own from this many tokens
@@ -150,11 +151,27 @@ def _group_segments(segments: Sequence[Segment]) -> list[list[int]]:
     return groups
 
 
+def _split_long(segments: Sequence[Segment], kv_start: int) -> list[Segment]:
+    """Long rows as chunks of QUERY_CHUNK queries, each attending to the row's prefix and the
+    chunks before it (already in the bank: a layer writes its keys before it attends), so the
+    causal mask wastes one chunk's triangle instead of the whole row's."""
+    out: list[Segment] = []
+    for s in segments:
+        if s.length <= QUERY_CHUNK:
+            out.append(s)
+            continue
+        for start in range(0, s.length, QUERY_CHUNK):
+            earlier = (range(kv_start + s.offset, kv_start + s.offset + start),) if start else ()
+            out.append(Segment(s.offset + start, min(QUERY_CHUNK, s.length - start), s.prefix + earlier))
+    return out
+
+
 def plan_attention(segments: Sequence[Segment], kv_start: int, device, dtype) -> list[Group]:
     """Index tensors and masks of every attention group of a packed pass whose tokens' keys sit
     at bank rows kv_start + token (built once per pass, used by every layer)."""
     lowest = torch.finfo(dtype).min
     plans = []
+    segments = _split_long(segments, kv_start)
     for members in _group_segments(segments):
         rows = [segments[i] for i in members]
         n, width, prefix = len(rows), max(s.length for s in rows), max(s.prefix_length for s in rows)

@@ -130,3 +130,20 @@ def test_attention_groups_cover_every_row_once_with_little_padding():
     own = sum(s.length * (s.prefix_length + s.length) for s in segments)
     padded = sum(g.rows * g.length * g.keys for g in plan)
     assert padded < 1.6 * own  # grouping slack plus key alignment
+
+
+def test_long_rows_attend_in_chunks_and_stay_exact(tiny_causal_dir, monkeypatch):
+    monkeypatch.setattr(packed, "QUERY_CHUNK", 8)  # every row here is longer: prefixes, bodies, answers
+    lm = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
+    stops = {lm.tokenizer.eos_token_id}
+    items = shared_head_items(len(lm.tokenizer), seed=8, rows=12)
+    scorer = make_scorer(lm, stops, batch_tokens=90)
+    segments = packed._split_long([Segment(0, 20, (range(100, 130),))], kv_start=500)
+    assert [(s.offset, s.length, s.prefix_length) for s in segments] == [(0, 8, 30), (8, 8, 38), (16, 4, 46)]
+    for item, got in zip(items, scorer.score(items)):
+        np.testing.assert_allclose(got, plain_logprobs(lm.model, item, False), atol=TOL, rtol=2e-6)
+    prompts = [Item(it.prefix, it.body) for it in items]
+    for item, d in zip(prompts, scorer.decode(prompts, max_new_tokens=6)):
+        tokens, logps = plain_greedy(lm.model, item, 6, stops, False)
+        assert d.tokens == tokens
+        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
