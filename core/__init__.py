@@ -9,4 +9,4 @@ __version__ = "0.1.0"
 
 # Bump when a change alters any score the engine writes: it is part of every cache key,
 # so old cached results are never mixed with new ones.
-ENGINE_VERSION = "3"
+ENGINE_VERSION = "4"

@@ -219,6 +219,7 @@ class PackedDecoder:
         self.groups = self.heads // self.kv_heads
         self.scale = self.head_dim ** -0.5
         self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
         self._packed: dict[int, torch.Tensor] = self._prepack(model)
 
     def _prepack(self, model) -> dict[int, torch.Tensor]:
@@ -245,8 +246,8 @@ class PackedDecoder:
         weight = self._packed.get(id(module))
         return module(x) if weight is None else self._packed_linear(module, x, weight)
 
-    def bank(self, prefixes: Sequence[tuple[int, ...]], workspace: int, dtype) -> PrefixBank:
-        return PrefixBank(prefixes, len(self.layers), self.kv_heads, self.head_dim, workspace, dtype, self.device)
+    def bank(self, prefixes: Sequence[tuple[int, ...]], workspace: int) -> PrefixBank:
+        return PrefixBank(prefixes, len(self.layers), self.kv_heads, self.head_dim, workspace, self.dtype, self.device)
 
     def _rms(self, x: torch.Tensor, norm) -> torch.Tensor:
         # transformers: weight * normalise(x in fp32).to(x.dtype); torch's fused kernel takes the

@@ -15,7 +15,7 @@ Batches depend only on the items given, so results are reproducible whatever els
 
 from __future__ import annotations
 
-import contextlib
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -58,6 +58,9 @@ class PackedScorer:
         self.batch_tokens = batch_tokens
         self.score_autocast = score_autocast
         self.dtype = next(model.parameters()).dtype
+        # `--dtype mixed`: decode with the model as loaded, teacher-force with a copy of its weights
+        # in the scoring dtype (autocast would cast every weight again at every call: 2-3x slower)
+        self.scoring = self.decoder if score_autocast is None else PackedDecoder(copy.deepcopy(model).to(score_autocast))
         d = self.decoder
         per_token = 2 * len(d.layers) * d.kv_heads * d.head_dim * torch.finfo(self.dtype).bits // 8
         self.bank_tokens = max(batch_tokens, BANK_BYTES // per_token)
@@ -67,32 +70,27 @@ class PackedScorer:
     def p0_from_decode(self) -> bool:
         return self.score_autocast is None
 
-    def _autocast(self):
-        if self.score_autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.score_autocast)
-
     def _tensor(self, values) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.long, device=self.device)
 
     # --- passes ------------------------------------------------------------------------------
 
-    def _bank(self, items: Sequence[Item], chunk: list[int], workspace: int, dtype) -> PrefixBank:
+    def _bank(self, d: PackedDecoder, items: Sequence[Item], chunk: list[int], workspace: int) -> PrefixBank:
         """Run every distinct prefix of the chunk once, packed, into a new bank: their shared
         head (if any) first, then each prefix's own tokens over it."""
         prefixes = sorted({items[i].prefix for i in chunk if items[i].prefix}, key=lambda p: (len(p), p))
-        bank = self.decoder.bank(prefixes, max(workspace, self.batch_tokens), dtype)
+        bank = d.bank(prefixes, max(workspace, self.batch_tokens))
         root = bank.root
         if root:
-            self._pass([((), root)], bank, dtype, kv_start=0)
+            self._pass(d, [((), root)], bank, kv_start=0)
         lengths = [len(p) - len(root) for p in prefixes]
         for batch in token_batches(range(len(prefixes)), lengths, self.batch_tokens):
             members = [prefixes[i] for i in batch]
             # consecutive in the bank: the pass writes its keys straight into the prefixes' rows
-            self._pass([(root, p[len(root):]) for p in members], bank, dtype, kv_start=bank.spans[members[0]][0])
+            self._pass(d, [(root, p[len(root):]) for p in members], bank, kv_start=bank.spans[members[0]][0])
         return bank
 
-    def _pass(self, rows: list[tuple[tuple[int, ...], tuple[int, ...]]], bank: PrefixBank, dtype,
+    def _pass(self, d: PackedDecoder, rows: list[tuple[tuple[int, ...], tuple[int, ...]]], bank: PrefixBank,
               kv_start: int | None = None) -> torch.Tensor:
         """One packed pass over rows of (prefix, tokens): the hidden states of the tokens, whose
         keys and values land in the bank's workspace (or from `kv_start`)."""
@@ -103,34 +101,30 @@ class PackedScorer:
             positions.append(torch.arange(len(prefix), len(prefix) + len(tokens)))
             offset += len(tokens)
         start = bank.size if kv_start is None else kv_start
-        plan = plan_attention(segments, start, self.device, dtype)
-        return self.decoder.forward(self._tensor(ids), torch.cat(positions).to(self.device), plan, bank, start)
+        plan = plan_attention(segments, start, self.device, d.dtype)
+        return d.forward(self._tensor(ids), torch.cat(positions).to(self.device), plan, bank, start)
 
     # --- teacher forcing ----------------------------------------------------------------------
 
     @torch.inference_mode()
     def score(self, items: Sequence[Item]) -> list[np.ndarray]:
         """Per-token log-probs of each item's answer given its prefix + body."""
-        with self._autocast():
-            return self._score(items)
-
-    def _score(self, items: Sequence[Item]) -> list[np.ndarray]:
+        d = self.scoring
         results: list[np.ndarray | None] = [None] * len(items)
-        dtype = self.score_autocast or self.dtype
         for chunk in prefix_chunks(items, self.bank_tokens):
             # the last answer token is only ever a target, never an input
             lengths = {i: len(items[i].body) + len(items[i].answer) - 1 for i in chunk}
-            bank = self._bank(items, chunk, max(lengths.values()), dtype)
+            bank = self._bank(d, items, chunk, max(lengths.values()))
             order = sorted(chunk, key=lambda i: (lengths[i], len(items[i].prefix), i))
             for batch in token_batches(order, lengths, self.batch_tokens):
-                h = self._pass([(items[i].prefix, items[i].body + items[i].answer[:-1]) for i in batch], bank, dtype)
+                h = self._pass(d, [(items[i].prefix, items[i].body + items[i].answer[:-1]) for i in batch], bank)
                 wanted, offset = [], 0
                 for i in batch:
                     start = offset + len(items[i].body) - 1  # the position predicting the first answer token
                     wanted.extend(range(start, start + len(items[i].answer)))
                     offset += lengths[i]
                 targets = self._tensor([t for i in batch for t in items[i].answer])
-                logp = self.decoder.answer_logprobs(self.decoder.final(h.index_select(0, self._tensor(wanted))), targets)
+                logp = d.answer_logprobs(d.final(h.index_select(0, self._tensor(wanted))), targets)
                 logp = logp.cpu().numpy()
                 start = 0
                 for i in batch:
@@ -144,7 +138,7 @@ class PackedScorer:
     def decode(self, items: Sequence[Item], max_new_tokens: int) -> list[Decoded]:
         results: list[Decoded | None] = [None] * len(items)
         for chunk in prefix_chunks(items, self.bank_tokens):
-            bank = self._bank(items, chunk, max(len(items[i].body) for i in chunk), self.dtype)
+            bank = self._bank(self.decoder, items, chunk, max(len(items[i].body) for i in chunk))
             # decoding costs per step whatever the batch, so rows go together, bounded by their cache
             kv_lengths = {i: len(items[i].prefix) + len(items[i].body) + max_new_tokens for i in chunk}
             order = sorted(chunk, key=lambda i: (-kv_lengths[i], i))
@@ -170,7 +164,7 @@ class PackedScorer:
             tensor[:, :, width:].zero_()
         logits = torch.empty(len(rows), d.lm_head.weight.shape[0], dtype=dtype, device=device)
         for sub in token_batches(range(len(rows)), body_lengths, self.batch_tokens):
-            h = self._pass([(rows[r].prefix, rows[r].body) for r in sub], bank, dtype)
+            h = self._pass(d, [(rows[r].prefix, rows[r].body) for r in sub], bank)
             ends = np.cumsum([body_lengths[r] for r in sub]) - 1
             logits[self._tensor(sub)] = d.linear(d.lm_head, d.final(h.index_select(0, self._tensor(ends.tolist()))))
             # each row's body sits in the workspace; padding columns read row 0 (finite, and masked)

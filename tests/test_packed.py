@@ -62,7 +62,7 @@ def test_shared_head_is_computed_once_and_scores_stay_exact(tiny_causal_dir):
     lm = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
     items = shared_head_items(len(lm.tokenizer))
     scorer = make_scorer(lm, {lm.tokenizer.eos_token_id}, batch_tokens=100)
-    bank = scorer._bank(items, list(range(len(items))), 64, torch.float32)
+    bank = scorer._bank(scorer.decoder, items, list(range(len(items))), 64)
     assert len(bank.root) >= MIN_ROOT
     distinct = {it.prefix for it in items}
     assert bank.size == len(bank.root) + sum(len(p) - len(bank.root) for p in distinct)  # the head stored once
@@ -110,6 +110,25 @@ def test_bf16_packed_scores_stay_close_to_fp32(tiny_causal_dir):
         probs = np.array([np.exp(g.mean()) for g in got])
         ref = np.array([np.exp(r.mean()) for r in reference])
         assert np.abs(probs - ref).mean() < 0.02, packed_path
+
+
+def test_mixed_decodes_in_fp32_and_scores_with_bf16_weights(tiny_causal_dir):
+    """`--dtype mixed`: greedy answers exactly as the fp32 model gives them, teacher forcing by a
+    bf16 copy of the weights (bf16-close to fp32), the fp32 model itself left untouched."""
+    lm = load_model(str(tiny_causal_dir), dtype="mixed", device="cpu")
+    stops = {lm.tokenizer.eos_token_id}
+    scorer = make_scorer(lm, stops)
+    assert type(scorer).__name__ == "PackedScorer" and not scorer.p0_from_decode
+    assert scorer.scoring.dtype == torch.bfloat16 and next(lm.model.parameters()).dtype == torch.float32
+    items = random_items(len(lm.tokenizer), False, seed=9)
+    probs = np.array([np.exp(g.mean()) for g in scorer.score(items)])
+    ref = np.array([np.exp(plain_logprobs(lm.model, item, False).mean()) for item in items])
+    assert np.abs(probs - ref).mean() < 0.02
+    prompts = [Item(it.prefix, it.body) for it in items]
+    for item, d in zip(prompts, scorer.decode(prompts, max_new_tokens=6)):
+        tokens, logps = plain_greedy(lm.model, item, 6, stops, False)
+        assert d.tokens == tokens
+        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
 
 
 def test_attention_groups_cover_every_row_once_with_little_padding():
