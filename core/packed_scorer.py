@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .packed import CACHE_BLOCK, KEY_ALIGN, DecodeCache, PackedDecoder, PrefixBank, Segment, plan_attention
-from .scoring import SHRINK_AT, Decoded, Item, _cut_at_stop, prefix_chunks
+from .scoring import Decoded, Item, greedy_loop, prefix_chunks
 
 BANK_BYTES = 2 << 30          # keys + values of the prefixes held at once
 DECODE_CACHE_BYTES = 4 << 30  # keys + values of the rows decoded together
@@ -204,25 +204,9 @@ class PackedScorer:
         return cache, logits
 
     def _greedy(self, cache: DecodeCache, logits: torch.Tensor, max_new_tokens: int) -> list[Decoded]:
-        batch = logits.shape[0]
-        alive = torch.arange(batch, device=self.device)  # original row of each live batch row
-        finished = torch.zeros(batch, dtype=torch.bool, device=self.device)
-        tokens: list[list[int]] = [[] for _ in range(batch)]
-        logps: list[list[float]] = [[] for _ in range(batch)]
-        for _ in range(max_new_tokens):
-            logp = torch.log_softmax(logits, -1, dtype=torch.float32)
-            pick = logp.argmax(-1)
-            picked = logp.gather(-1, pick[:, None]).squeeze(-1)
-            for row, tok, lp in zip(alive.tolist(), pick.tolist(), picked.tolist()):
-                tokens[row].append(tok)
-                logps[row].append(lp)
-            finished |= torch.isin(pick, self.stop_ids)
-            if bool(finished.all()):
-                break
-            if int(finished.sum()) * SHRINK_AT >= len(alive):  # drop finished rows once they are a quarter
-                keep = (~finished).nonzero().squeeze(-1)
+        def step(pick, keep):
+            if keep is not None:
                 cache.select(keep)
-                alive, pick, finished = alive[keep], pick[keep], finished[keep]
-            logits = self.decoder.step(pick, cache)
-            # rows that finished but were kept keep generating; their extra tokens are cut below
-        return [_cut_at_stop(toks, lps, self.stop_ids) for toks, lps in zip(tokens, logps)]
+            return self.decoder.step(pick, cache)
+
+        return greedy_loop(logits, max_new_tokens, self.stop_ids, step)

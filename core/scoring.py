@@ -300,25 +300,11 @@ class CausalScorer:
         return cache, mask, next_pos, logits
 
     def _greedy(self, cache, mask, next_pos, logits, max_new_tokens) -> list[Decoded]:
-        batch = mask.shape[0]
-        alive = torch.arange(batch, device=self.device)  # original row of each live batch row
-        finished = torch.zeros(batch, dtype=torch.bool, device=self.device)
-        tokens: list[list[int]] = [[] for _ in range(batch)]
-        logps: list[list[float]] = [[] for _ in range(batch)]
-        for _ in range(max_new_tokens):
-            logp = torch.log_softmax(logits, -1, dtype=torch.float32)
-            pick = logp.argmax(-1)
-            picked_logp = logp.gather(-1, pick[:, None]).squeeze(-1)
-            for row, tok, lp in zip(alive.tolist(), pick.tolist(), picked_logp.tolist()):
-                tokens[row].append(tok)
-                logps[row].append(lp)
-            finished |= torch.isin(pick, self.stop_ids)
-            if bool(finished.all()):
-                break
-            if int(finished.sum()) * SHRINK_AT >= len(alive):  # drop finished rows once they are a quarter
-                keep = (~finished).nonzero().squeeze(-1)
+        def step(pick, keep):
+            nonlocal cache, mask, next_pos
+            if keep is not None:
                 cache.batch_select_indices(keep)
-                alive, pick, mask, next_pos, finished = alive[keep], pick[keep], mask[keep], next_pos[keep], finished[keep]
+                mask, next_pos = mask[keep], next_pos[keep]
                 # the rows left may all have shorter prompts than the widest one: drop the cache
                 # columns that are padding for every one of them, so each step reads less
                 lead = int((mask.cumsum(-1) == 0).sum(-1).min())
@@ -326,13 +312,14 @@ class CausalScorer:
                     for layer in cache.layers:
                         layer.drop_front(lead)
                     mask = mask[:, lead:]
-            mask = torch.cat([mask, torch.ones(len(alive), 1, dtype=torch.long, device=self.device)], 1)
+            mask = torch.cat([mask, torch.ones(len(pick), 1, dtype=torch.long, device=self.device)], 1)
             out = self.model(input_ids=pick[:, None], attention_mask=mask, position_ids=next_pos,
                              past_key_values=cache, use_cache=True)
-            cache, logits = out.past_key_values, out.logits[:, -1]
+            cache = out.past_key_values
             next_pos = next_pos + 1
-            # rows that finished but were kept keep generating; their extra tokens are cut below
-        return [_cut_at_stop(toks, lps, self.stop_ids) for toks, lps in zip(tokens, logps)]
+            return out.logits[:, -1]
+
+        return greedy_loop(logits, max_new_tokens, self.stop_ids, step)
 
 
 def _preallocated_layer_class():
@@ -416,6 +403,36 @@ def _cut_at_stop(tokens: list[int], logps: list[float], stop_ids: torch.Tensor) 
     return Decoded(tokens[:end], np.asarray(logps[:end], dtype=np.float32))
 
 
+def greedy_loop(logits: torch.Tensor, max_new_tokens: int, stop_ids: torch.Tensor, step) -> list[Decoded]:
+    """The greedy loop every scorer shares: pick each row's most likely token, record its
+    log-prob, stop when every row has hit a stop token, and drop finished rows once they are
+    1/SHRINK_AT of the batch. `step(pick, keep)` first keeps only rows `keep` of its own state
+    (when `keep` is not None), then returns the next-token logits after `pick`."""
+    batch = logits.shape[0]
+    device = logits.device
+    alive = torch.arange(batch, device=device)  # original row of each live batch row
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    tokens: list[list[int]] = [[] for _ in range(batch)]
+    logps: list[list[float]] = [[] for _ in range(batch)]
+    for t in range(max_new_tokens):
+        logp = torch.log_softmax(logits, -1, dtype=torch.float32)
+        pick = logp.argmax(-1)
+        picked = logp.gather(-1, pick[:, None]).squeeze(-1)
+        for row, tok, lp in zip(alive.tolist(), pick.tolist(), picked.tolist()):
+            tokens[row].append(tok)
+            logps[row].append(lp)
+        finished |= torch.isin(pick, stop_ids)
+        if bool(finished.all()) or t == max_new_tokens - 1:
+            break
+        keep = None
+        if int(finished.sum()) * SHRINK_AT >= len(alive):
+            keep = (~finished).nonzero().squeeze(-1)
+            alive, pick, finished = alive[keep], pick[keep], finished[keep]
+        logits = step(pick, keep)
+        # rows that finished but were kept keep generating; their extra tokens are cut below
+    return [_cut_at_stop(toks, lps, stop_ids) for toks, lps in zip(tokens, logps)]
+
+
 class Seq2SeqScorer:
     """Encoder-decoder models (T5 / Flan-T5): the encoder reads prefix + body, the decoder the answer."""
 
@@ -463,32 +480,22 @@ class Seq2SeqScorer:
         for batch in length_batches(lengths, self.batch_tokens):
             src, src_mask = self._pad([list(items[i].prefix + items[i].body) for i in batch])
             encoder_out = self.model.get_encoder()(input_ids=src, attention_mask=src_mask)
-            alive = torch.arange(len(batch), device=self.device)
-            finished = torch.zeros(len(batch), dtype=torch.bool, device=self.device)
-            pick = torch.full((len(batch),), self.start_id, dtype=torch.long, device=self.device)
             cache = None
-            tokens: list[list[int]] = [[] for _ in batch]
-            logps: list[list[float]] = [[] for _ in batch]
-            for _ in range(max_new_tokens):
+
+            def step(pick, keep):
+                nonlocal cache, src_mask
+                if keep is not None:
+                    cache.batch_select_indices(keep)
+                    encoder_out.last_hidden_state = encoder_out.last_hidden_state[keep]
+                    src_mask = src_mask[keep]
                 out = self.model(encoder_outputs=encoder_out, attention_mask=src_mask, decoder_input_ids=pick[:, None],
                                  past_key_values=cache, use_cache=True)
                 cache = out.past_key_values
-                logp = torch.log_softmax(out.logits[:, -1].float(), -1)
-                pick = logp.argmax(-1)
-                picked = logp.gather(-1, pick[:, None]).squeeze(-1)
-                for row, tok, lp in zip(alive.tolist(), pick.tolist(), picked.tolist()):
-                    tokens[row].append(tok)
-                    logps[row].append(lp)
-                finished |= torch.isin(pick, self.stop_ids)
-                if bool(finished.all()):
-                    break
-                if int(finished.sum()) * SHRINK_AT >= len(alive):
-                    keep = (~finished).nonzero().squeeze(-1)
-                    cache.batch_select_indices(keep)
-                    encoder_out.last_hidden_state = encoder_out.last_hidden_state[keep]
-                    alive, pick, src_mask, finished = alive[keep], pick[keep], src_mask[keep], finished[keep]
-            for r, i in enumerate(batch):
-                results[i] = _cut_at_stop(tokens[r], logps[r], self.stop_ids)
+                return out.logits[:, -1]
+
+            start = torch.full((len(batch),), self.start_id, dtype=torch.long, device=self.device)
+            for i, out in zip(batch, greedy_loop(step(start, None), max_new_tokens, self.stop_ids, step)):
+                results[i] = out
         return results  # type: ignore[return-value]
 
 

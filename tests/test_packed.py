@@ -32,6 +32,19 @@ def shared_head_items(vocab: int, seed: int = 0, rows: int = 24) -> list[Item]:
                  tuple(rng.integers(5, vocab, size=rng.integers(1, 9)).tolist())) for i in range(rows)]
 
 
+def assert_decodes_like_plain(lm, scorer, items, stops, max_new_tokens):
+    prompts = [Item(it.prefix, it.body) for it in items]
+    for item, d in zip(prompts, scorer.decode(prompts, max_new_tokens=max_new_tokens)):
+        tokens, logps = plain_greedy(lm.model, item, max_new_tokens, stops, False)
+        assert d.tokens == tokens
+        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
+
+
+def assert_scores_like_plain(lm, scorer, items):
+    for item, got in zip(items, scorer.score(items)):
+        np.testing.assert_allclose(got, plain_logprobs(lm.model, item, False), atol=TOL, rtol=2e-6)
+
+
 def test_supported_families(tiny_causal_dir, tiny_qwen2_dir, tiny_gpt2_dir):
     from transformers import MistralConfig, MistralForCausalLM
 
@@ -49,13 +62,8 @@ def test_qwen2_with_biases_scores_and_decodes_like_plain(tiny_qwen2_dir):
     scorer = make_scorer(lm, stops, batch_tokens=150)
     assert type(scorer).__name__ == "PackedScorer"
     items = random_items(len(lm.tokenizer), False, seed=4)
-    for item, got in zip(items, scorer.score(items)):
-        np.testing.assert_allclose(got, plain_logprobs(lm.model, item, False), atol=TOL, rtol=2e-6)
-    prompts = [Item(it.prefix, it.body) for it in items]
-    for item, d in zip(prompts, scorer.decode(prompts, max_new_tokens=8)):
-        tokens, logps = plain_greedy(lm.model, item, 8, stops, False)
-        assert d.tokens == tokens
-        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
+    assert_scores_like_plain(lm, scorer, items)
+    assert_decodes_like_plain(lm, scorer, items, stops, 8)
 
 
 def test_shared_head_is_computed_once_and_scores_stay_exact(tiny_causal_dir):
@@ -66,8 +74,7 @@ def test_shared_head_is_computed_once_and_scores_stay_exact(tiny_causal_dir):
     assert len(bank.root) >= MIN_ROOT
     distinct = {it.prefix for it in items}
     assert bank.size == len(bank.root) + sum(len(p) - len(bank.root) for p in distinct)  # the head stored once
-    for item, got in zip(items, scorer.score(items)):
-        np.testing.assert_allclose(got, plain_logprobs(lm.model, item, False), atol=TOL, rtol=2e-6)
+    assert_scores_like_plain(lm, scorer, items)
 
 
 def test_long_decode_of_many_prompts_equals_plain_greedy(tiny_causal_dir):
@@ -124,11 +131,7 @@ def test_mixed_decodes_in_fp32_and_scores_with_bf16_weights(tiny_causal_dir):
     probs = np.array([np.exp(g.mean()) for g in scorer.score(items)])
     ref = np.array([np.exp(plain_logprobs(lm.model, item, False).mean()) for item in items])
     assert np.abs(probs - ref).mean() < 0.02
-    prompts = [Item(it.prefix, it.body) for it in items]
-    for item, d in zip(prompts, scorer.decode(prompts, max_new_tokens=6)):
-        tokens, logps = plain_greedy(lm.model, item, 6, stops, False)
-        assert d.tokens == tokens
-        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
+    assert_decodes_like_plain(lm, scorer, items, stops, 6)
 
 
 def test_attention_groups_cover_every_row_once_with_little_padding():
@@ -159,10 +162,5 @@ def test_long_rows_attend_in_chunks_and_stay_exact(tiny_causal_dir, monkeypatch)
     scorer = make_scorer(lm, stops, batch_tokens=90)
     segments = packed._split_long([Segment(0, 20, (range(100, 130),))], kv_start=500)
     assert [(s.offset, s.length, s.prefix_length) for s in segments] == [(0, 8, 30), (8, 8, 38), (16, 4, 46)]
-    for item, got in zip(items, scorer.score(items)):
-        np.testing.assert_allclose(got, plain_logprobs(lm.model, item, False), atol=TOL, rtol=2e-6)
-    prompts = [Item(it.prefix, it.body) for it in items]
-    for item, d in zip(prompts, scorer.decode(prompts, max_new_tokens=6)):
-        tokens, logps = plain_greedy(lm.model, item, 6, stops, False)
-        assert d.tokens == tokens
-        np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
+    assert_scores_like_plain(lm, scorer, items)
+    assert_decodes_like_plain(lm, scorer, items, stops, 6)
