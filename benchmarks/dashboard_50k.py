@@ -50,8 +50,8 @@ def _records(n: int, path: Path | None) -> list[dict]:
 
 def build_synthetic_set(out_dir: Path, n: int = 50_000, records_path: Path | None = ALPACA, seed: int = 0) -> Path:
     """A scored set with N tasks (ids and text from Alpaca records) and synthetic scores."""
-    from core.results import write_result
-    from core.taskmap import RegionRule, assign_regions
+    from core.taskmap.results import write_result
+    from core.taskmap.regions import RegionRule, assign_regions
 
     rng = np.random.default_rng(seed)
     records = _records(n, records_path)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import plotly.io as pio
     from streamlit.testing.v1 import AppTest
 
-    from core.taskmap import RegionRule, assign_regions
+    from core.taskmap.regions import RegionRule, assign_regions
     from dashboard.figures import map_figure
 
     home = Path(tempfile.mkdtemp(prefix="taskmap-50k-"))

@@ -28,9 +28,9 @@ import torch
 
 from benchmarks.plain import plain_score_task
 from core.config import ScoreConfig
-from core.engine import Engine, make_packs
-from core.loaders import load_tasks
-from core.uncertainty import task_scores
+from core.scoring.engine import Engine, make_packs
+from core.data.loaders import load_tasks
+from core.scoring.uncertainty import task_scores
 
 SHARED_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "niv2" / "train_pool"
 

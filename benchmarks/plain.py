@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.prompts import make_variants, sample_instances
-from core.tasks import Task
+from core.data.prompts import make_variants, sample_instances
+from core.data.tasks import Task
 
 
 @torch.inference_mode()

@@ -8,8 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from .config import DTYPES, LABEL_MODES, PERTURBATION_MODES, ScoreConfig
-from .taskmap import REGIONS, RegionRule, region_counts
+from core.config import DTYPES, LABEL_MODES, PERTURBATION_MODES, ScoreConfig
+from core.taskmap.regions import REGIONS, RegionRule, region_counts
 
 DEFAULT_RESULTS = Path("results")
 
@@ -86,7 +86,7 @@ def config_from_args(a: argparse.Namespace) -> ScoreConfig:
 
 
 def add_train_args(p: argparse.ArgumentParser, d=None, e=None) -> None:
-    from .config import EvalConfig, TrainConfig
+    from core.config import EvalConfig, TrainConfig
     d = d or TrainConfig()
     e = e or EvalConfig()
     g = p.add_argument_group("training (the paper: 200 instances/task, lr 5e-5 constant, 50 warm-up steps, "
@@ -111,7 +111,7 @@ def add_train_args(p: argparse.ArgumentParser, d=None, e=None) -> None:
 
 
 def train_eval_from_args(a: argparse.Namespace):
-    from .config import EvalConfig, TrainConfig
+    from core.config import EvalConfig, TrainConfig
     train = TrainConfig(max_instances_per_task=a.train_instances, learning_rate=a.lr, lr_scheduler=a.lr_scheduler,
                         warmup_steps=a.warmup_steps, epochs=a.epochs, batch_size=a.batch_size, grad_accum=a.grad_accum,
                         max_source_tokens=a.train_source_tokens, max_target_tokens=a.train_target_tokens,
@@ -134,8 +134,8 @@ def add_pool_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_foreground_or_detached(runs, detach: bool) -> int:
-    from .runs import launch_worker
-    from .worker import run_worker
+    from core.loop.runs import launch_worker
+    from core.loop.worker import run_worker
 
     if detach:
         for run in runs:
@@ -158,7 +158,7 @@ def add_task_args(p: argparse.ArgumentParser, nargs: str = "+") -> None:
 
 
 def load_task_args(a: argparse.Namespace):
-    from .loaders import load_tasks
+    from core.data.loaders import load_tasks
 
     result = load_tasks(a.tasks if len(a.tasks) > 1 else a.tasks[0], split=a.split)
     if a.limit:
@@ -171,7 +171,8 @@ def load_task_args(a: argparse.Namespace):
 def cmd_score(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .engine import Engine
+    from core.scoring.engine import Engine
+    from core.taskmap.results import save_scored
 
     loaded = load_task_args(a)
     if loaded.problems:
@@ -189,13 +190,13 @@ def cmd_score(a: argparse.Namespace) -> int:
         bar.set_postfix_str(message[:40])
         bar.refresh()
 
-    result = engine.score(loaded.tasks, progress=progress, out_dir=out, problems=loaded.problems,
-                          sources=a.tasks, rule=rule_from_args(a))
+    result = engine.score(loaded.tasks, progress=progress, problems=loaded.problems, sources=a.tasks)
     bar.close()
+    scored = save_scored(out, result, rule_from_args(a))
     m = result.manifest
     print(f"{m['n_tasks']} tasks scored with {m['model']['name']} ({m['model']['dtype']}, {m['model']['device']}) "
           f"in {m['seconds']:.1f} s: {m['n_cached']} from cache, {m['n_computed']} computed")
-    print(f"regions: {region_counts(result.tasks['region'])}")
+    print(f"regions: {region_counts(scored.tasks['region'])}")
     print(f"wrote {out}/tasks.parquet, sequences.parquet, manifest.json")
     if loaded.errors:
         print(f"skipped {len(loaded.errors)} invalid task(s); see the messages above", file=sys.stderr)
@@ -203,8 +204,8 @@ def cmd_score(a: argparse.Namespace) -> int:
 
 
 def cmd_map(a: argparse.Namespace) -> int:
-    from .figures import task_map_figure
-    from .results import load_scored
+    from core.taskmap.figures import task_map_figure
+    from core.taskmap.results import load_scored
 
     scored = load_scored(a.scored)
     tasks = scored.with_rule(rule_from_args(a))
@@ -226,7 +227,7 @@ def cmd_map(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .export import export_scored
+    from core.taskmap.export import export_scored
 
     path = export_scored(a.scored, a.format, out=a.out, rule=rule_from_args(a), regions=a.region, kind=a.kind,
                          sequences=a.sequences)
@@ -249,9 +250,9 @@ def _run_name(a: argparse.Namespace, kind: str) -> str:
 
 
 def cmd_loop(a: argparse.Namespace) -> int:
-    from .config import LoopConfig, run_config_to_dict
-    from .policies import policy_names
-    from .runs import create_run
+    from core.config import LoopConfig, run_config_to_dict
+    from core.loop.policies import policy_names
+    from core.loop.runs import create_run
 
     unknown = [p for p in a.policy if p not in policy_names()]
     if unknown:
@@ -274,8 +275,8 @@ def cmd_loop(a: argparse.Namespace) -> int:
 
 
 def cmd_findings(a: argparse.Namespace) -> int:
-    from .config import FindingsConfig, run_config_to_dict
-    from .runs import create_run
+    from core.config import FindingsConfig, run_config_to_dict
+    from core.loop.runs import create_run
 
     train, evaluation = train_eval_from_args(a)
     config = FindingsConfig(pool=tuple(a.pool), pool_split=a.pool_split, eval_tasks=tuple(a.eval_tasks or ()),
@@ -292,7 +293,7 @@ def cmd_findings(a: argparse.Namespace) -> int:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from .compare import comparison_table, curves_figure, eval_points, load_runs
+    from core.loop.compare import comparison_table, curves_figure, eval_points, load_runs
 
     points = eval_points(load_runs(a.runs))
     if points.empty:
@@ -307,12 +308,12 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
-    from .worker import run_worker
+    from core.loop.worker import run_worker
     return run_worker(a.run, echo=True)
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
-    from .runs import RunDir
+    from core.loop.runs import RunDir
 
     run = RunDir(Path(a.run))
     if not run.exists():
@@ -331,7 +332,7 @@ def cmd_resume(a: argparse.Namespace) -> int:
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
-    from .runs import list_runs
+    from core.loop.runs import list_runs
 
     runs = list_runs(Path(a.runs_dir))
     if not runs:
@@ -349,7 +350,7 @@ def cmd_cancel(a: argparse.Namespace) -> int:
     import os
     import signal
 
-    from .runs import RunDir, pid_alive
+    from core.loop.runs import RunDir, pid_alive
 
     run = RunDir(Path(a.run))
     run.request_cancel()
@@ -365,7 +366,7 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
     unless --address says otherwise."""
     import os
 
-    from .loaders import REPO_ROOT
+    from core.data.loaders import REPO_ROOT
 
     env = dict(os.environ)
     if a.home:
@@ -462,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (at least 3 for a spread)")
     add_model_args(p)
     add_score_args(p, seed_flag="--score-seed")
-    from .config import FINDINGS_EVAL, FINDINGS_TRAIN
+    from core.config import FINDINGS_EVAL, FINDINGS_TRAIN
     add_train_args(p, FINDINGS_TRAIN, FINDINGS_EVAL)
     add_rule_args(p)
     p.set_defaults(func=cmd_findings)

@@ -165,7 +165,7 @@ class LoopConfig:
     Schedule:
         initial_tasks: size of the random round-0 set (shared by every policy of a seed).
         per_round / rounds: tasks selected per round, and how many selection rounds follow round 0.
-        policy / quota / curated / rule: how each round selects (see core.policies).
+        policy / quota / curated / rule: how each round selects (see core.loop.policies).
         retrain_from: "base" retrains on all tasks selected so far (the paper), "previous"
             continues from the last round's checkpoint on the new tasks.
         keep_checkpoints: "last" deletes a round's checkpoint once the next one exists (round 0's is

@@ -17,10 +17,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from core.export import export_task_dir, split_list
-from core.loaders import load_tasks
-from core.store import atomic_write_json
-from core.tasks import LoadResult
+from core.taskmap.export import export_task_dir, split_list
+from core.data.loaders import load_tasks
+from core.io import atomic_write_json
+from core.data.tasks import LoadResult
 
 from .paths import check_name
 

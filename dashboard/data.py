@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import streamlit as st
 
-from core.results import find_scored_sets, is_scored_set
-from core.runs import RunDir, list_runs
-from core.taskmap import RegionRule, assign_regions
+from core.taskmap.results import find_scored_sets, is_scored_set
+from core.loop.runs import RunDir, list_runs
+from core.taskmap.regions import RegionRule, assign_regions
 
 from .paths import curated_dir, results_dir, runs_dir
 

@@ -1,7 +1,7 @@
 """Plotly figure builders for the dashboard: plain functions from tables to figures.
 
 No Streamlit and no file I/O here, so each builder is unit-tested on its own. The task map
-itself is core.figures.task_map_figure; `map_figure` only adds what a filtered view needs
+itself is core.taskmap.figures.task_map_figure; `map_figure` only adds what a filtered view needs
 (region shading and axis fitted on the whole set, so hiding tasks never moves the borders).
 """
 
@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.compare import POLICY_COLORS
-from core.figures import PU_TICKS, WEBGL_ABOVE, cube_root, region_shading, task_map_figure
-from core.taskmap import REGION_COLORS, REGIONS, RegionRule
+from core.loop.compare import POLICY_COLORS
+from core.taskmap.figures import PU_TICKS, WEBGL_ABOVE, cube_root, region_shading, task_map_figure
+from core.taskmap.regions import REGION_COLORS, REGIONS, RegionRule
 
 SUBSET_ORDER = ("ambiguous", "easy", "difficult", "random")
 SUBSET_COLORS = {**REGION_COLORS, "random": "#9467bd", "base": "#7f7f7f"}

@@ -1,6 +1,6 @@
 """Starting and watching background jobs (scoring, loops, findings) from the dashboard.
 
-A job is a run directory plus a worker process started by core.runs.launch_worker in its own
+A job is a run directory plus a worker process started by core.loop.runs.launch_worker in its own
 session: Streamlit reruns, page reloads and closed tabs never touch it. Nothing here imports
 Streamlit.
 """
@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from core.config import run_config_to_dict
-from core.runs import FINAL_STATES, RunDir, create_run, launch_worker
+from core.io import slug
+from core.loop.runs import FINAL_STATES, RunDir, create_run, launch_worker
 
-from .paths import runs_dir, slug
+from .paths import runs_dir
 
 POLL_SECONDS = 2.0
 
 
 def new_run_id(kind: str, label: str = "") -> str:
     """`<kind>-<label>-<yyyymmdd-hhmmss>`, with a counter when that name is taken."""
-    base = "-".join(p for p in (kind, slug(label) if label else "", time.strftime("%Y%m%d-%H%M%S")) if p)
+    base = "-".join(p for p in (kind, slug(label, limit=60) if label else "", time.strftime("%Y%m%d-%H%M%S")) if p)
     run_id, n = base, 1
     while (runs_dir() / run_id).exists():
         n += 1

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.taskmap import RegionRule
+from core.taskmap.regions import RegionRule
 
 from . import data
 from .figures import map_figure, selected_task_ids

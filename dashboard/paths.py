@@ -4,7 +4,7 @@ The dashboard can start jobs and read files on the machine it runs on, so every 
 types is resolved (symlinks and `..` included) and must fall inside an allowed root:
 
     <home>/data, <home>/results, <home>/runs, <home>/curated   the project's own folders
-    core.store.cache_root()                                  the taskmap cache (converted models, scores)
+    core.io.cache_root()                                  the taskmap cache (converted models, scores)
     each entry of TASKMAP_ALLOWED_DIRS (os.pathsep-separated) what the person running it adds
 
 <home> is TASKMAP_HOME, else the repository root. Nothing here imports Streamlit.
@@ -16,9 +16,8 @@ import os
 import re
 from pathlib import Path
 
-from core.store import cache_root
+from core.io import REPO_ROOT, cache_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DIRS = ("data", "results", "runs", "curated")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # uploaded task files; .streamlit/config.toml has the same limit in MB
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -94,7 +93,3 @@ def check_name(name: str, what: str = "name") -> str:
         raise ValueError(f"{what} {name!r} must start with a letter or digit and use only letters, digits, "
                          "'.', '_' and '-' (at most 80 characters)")
     return name
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:60] or "run"

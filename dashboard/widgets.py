@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.runs import RunDir
-from core.taskmap import REGION_COLORS, REGIONS, RegionRule, region_counts
+from core.loop.runs import RunDir
+from core.taskmap.regions import REGION_COLORS, REGIONS, RegionRule, region_counts
 
 from . import data, jobs
 from .curation import curate_rows, empty_table, merge_rows
@@ -327,7 +327,7 @@ SOURCE_KINDS = ("built-in suite", "folder or file on this machine", "upload a ta
 
 @st.cache_data(max_entries=32, show_spinner="checking the tasks…")
 def _source_summary(source: str, mtime: float) -> dict:
-    from core.loaders import load_tasks
+    from core.data.loaders import load_tasks
 
     result = load_tasks(source)
     kinds = pd.Series([t.kind for t in result.tasks], dtype=object).value_counts().to_dict()
@@ -337,7 +337,7 @@ def _source_summary(source: str, mtime: float) -> dict:
 
 def source_summary(source: str) -> dict:
     """Load a task source once (cached by its modification time) and summarise it."""
-    from core.loaders import BUILTIN_TASKS
+    from core.data.loaders import BUILTIN_TASKS
 
     path = BUILTIN_TASKS if source == "builtin" else Path(source)
     return _source_summary(source, data.stamp(path)[0])
@@ -387,7 +387,7 @@ def save_upload(uploaded) -> Path | None:
 
 def task_source_input(key: str, *, allow_upload: bool = True, label: str = "tasks") -> str | None:
     """Where tasks come from: the built-in suite, a confined path, or an uploaded file (saved
-    under data/uploads and validated). Returns a source for core.loaders.load_tasks, or None
+    under data/uploads and validated). Returns a source for core.data.loaders.load_tasks, or None
     (after showing why) when there is nothing usable."""
     kinds = SOURCE_KINDS if allow_upload else SOURCE_KINDS[:2]
     kind = st.radio(label, kinds, key=f"{key}_kind", horizontal=True)

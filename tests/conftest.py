@@ -13,6 +13,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO = Path(__file__).resolve().parent.parent
+MALFORMED = REPO / "tests" / "fixtures" / "malformed"  # broken task files, one problem each
 SHARED = Path(os.environ.get("TASKMAP_SHARED", REPO.parent / "shared")) / "data"
 
 
@@ -50,7 +51,7 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
 
 def make_task(task_id: str = "task1_demo", n_instances: int = 6, definition: str | None = None,
               kind: str = "generation", n_examples: int = 2):
-    from core.tasks import Example, Instance, Task
+    from core.data.tasks import Example, Instance, Task
     definition = definition or "In this task, you are given a sentence. Answer with yes or no about the cat."
     examples = tuple(Example(f"The cat sat on mat number {i}.", "yes") for i in range(n_examples))
     instances = tuple(Instance(f"{task_id}-{i}", f"The cat {i} was on the mat {i % 3}.", ("yes" if i % 2 else "no",))

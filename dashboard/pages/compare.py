@@ -4,7 +4,7 @@ the map moves between the rounds of a loop."""
 import pandas as pd
 import streamlit as st
 
-from core.compare import METRICS, eval_points
+from core.loop.compare import METRICS, eval_points
 
 from dashboard import data, widgets
 from dashboard.figures import (METRIC_LABELS, drift_figure, drift_summary, findings_bar_figure, findings_summary,
@@ -31,7 +31,7 @@ def show() -> None:
             metric = c1.selectbox("metric", [*METRICS, "exact_match"], format_func=METRIC_LABELS.get, key="curve_metric")
             spread = c2.radio("band", ["std", "minmax"], horizontal=True, key="curve_spread",
                               format_func={"std": "mean ± 1 std", "minmax": "min–max"}.get)
-            # core.compare.eval_points: the latest attempt of each round, as `taskmap compare` counts them
+            # core.loop.compare.eval_points: the latest attempt of each round, as `taskmap compare` counts them
             points = eval_points([r for r in loops if r.name in chosen])
             points = points.rename(columns={metric: "value"}).dropna(subset=["value"])
             if points.empty:

@@ -3,7 +3,7 @@ policies' picks differ (overlap, Jaccard, region mix)."""
 
 import streamlit as st
 
-from core.policies import SelectionRequest, policy_names, select
+from core.loop.policies import SelectionRequest, policy_names, select
 
 from dashboard import data, widgets
 from dashboard.figures import region_mix, region_mix_figure

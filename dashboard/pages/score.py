@@ -1,6 +1,6 @@
 """Score: compute a task map in a background worker and watch it; the result opens on the map.
 
-The worker is a separate process (core.runs.launch_worker): reloading this page or closing
+The worker is a separate process (core.loop.runs.launch_worker): reloading this page or closing
 the tab leaves it running, and the run list below finds it again. Tasks already scored with
 the same model and settings come from the cache instead of being recomputed.
 """
@@ -12,7 +12,8 @@ import streamlit as st
 from core.config import LABEL_MODES, PERTURBATION_MODES, ScoreConfig, ScoreRunConfig
 
 from dashboard import data, jobs, widgets
-from dashboard.paths import check_name, results_dir, slug
+from core.io import slug
+from dashboard.paths import check_name, results_dir
 
 st.title("Score tasks")
 
@@ -50,7 +51,7 @@ def show() -> None:
                                   help="model: the model's own greedy output (the paper); gold: the reference")
             max_new = d3.number_input("max new tokens", 1, 1024, defaults.max_new_tokens, key="score_max_new")
         default_name = slug(("builtin" if source == "builtin" else Path(source or "tasks").stem) + "__"
-                            + ("smollm2-135m-instruct" if model in (None, "default") else Path(model).name)).lower()
+                            + ("smollm2-135m-instruct" if model in (None, "default") else Path(model).name), limit=60).lower()
         name = st.text_input("result name (results/<name>)", key="score_name", placeholder=default_name,
                              help="leave empty for the name shown") or default_name
         out = None

@@ -8,7 +8,7 @@ nor loses one, and every run is listed below with its state.
 import streamlit as st
 
 from core.config import EvalConfig, FindingsConfig, LoopConfig, ScoreConfig, TrainConfig
-from core.policies import policy_names
+from core.loop.policies import policy_names
 
 from dashboard import data, jobs, widgets
 

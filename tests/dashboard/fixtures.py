@@ -1,9 +1,9 @@
 """Fixture data for the dashboard tests: a scored set and run directories written by hand.
 
 These are UI fixtures in the exact on-disk formats the engine and the worker write (see
-core.results and core.runs), built without a model so the dashboard tests need no torch:
+core.taskmap.results and core.loop.runs), built without a model so the dashboard tests need no torch:
   * a scored set of the built-in task suite, with k = 3 perturbations and 3 instances per task,
-    whose PU/PP come from core.uncertainty.task_scores over hand-made per-sequence rows;
+    whose PU/PP come from core.scoring.uncertainty.task_scores over hand-made per-sequence rows;
   * loop runs (several policies and seeds, done or running) with metrics.jsonl events and per-round
     selection / taskmap / eval files; a findings run with its report and results table.
 """
@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from core.config import FindingsConfig, LoopConfig, ScoreConfig, run_config_to_dict, to_dict
-from core.loaders import load_tasks
-from core.results import write_result
-from core.runs import RunDir, create_run
-from core.store import atomic_write_json
-from core.taskmap import RegionRule, assign_regions
-from core.uncertainty import task_scores
+from core.data.loaders import load_tasks
+from core.taskmap.results import write_result
+from core.loop.runs import RunDir, create_run
+from core.io import atomic_write_json
+from core.taskmap.regions import RegionRule, assign_regions
+from core.scoring.uncertainty import task_scores
 
 SET_NAME = "builtin__tiny-llama"
 MODEL_NAME = "tiny-llama"

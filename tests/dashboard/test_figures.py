@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.taskmap import REGIONS, RegionRule, assign_regions
+from core.taskmap.regions import REGIONS, RegionRule, assign_regions
 from dashboard.figures import (aggregate_curves, drift_figure, drift_summary, findings_bar_figure, findings_summary,
                                latest_attempt, loss_figure, map_figure, perturbation_figure, policy_curves_figure, region_mix,
                                region_mix_figure, rouge_figure, selected_task_ids)

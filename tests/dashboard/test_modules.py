@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.config import ScoreRunConfig
-from core.store import cache_root
+from core.io import cache_root
 from dashboard import curation, jobs
 from dashboard.paths import PathNotAllowed, allowed_roots, check_name, confine
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks.dashboard_50k import build_synthetic_set
-from core.taskmap import region_counts
+from core.taskmap.regions import region_counts
 from tests.dashboard.helpers import assert_clean, chart_points, charts, metric_values
 
 N = 50_000

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from core.config import ScoreConfig, ScoreRunConfig, run_config_to_dict
-from core.runs import create_run
+from core.loop.runs import create_run
+from tests.conftest import MALFORMED
 from tests.dashboard.fixtures import make_scored_set
 from tests.dashboard.helpers import assert_clean, charts, metric_values, texts
 
-MALFORMED = Path(__file__).resolve().parents[1] / "fixtures" / "malformed"
 
 
 @pytest.fixture
