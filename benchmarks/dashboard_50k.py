@@ -9,7 +9,7 @@ takes hours on a CPU, and the map's cost does not depend on where the numbers ca
 manifest says so ("synthetic": true, model "synthetic scores (not a model)").
 
 Then it times, and prints as a table:
-  * the figure alone: region rule + dashboard.figures.map_figure, and Plotly's JSON encoding
+  * the figure alone: region rule + core.figures.map.map_figure, and Plotly's JSON encoding
     (what st.plotly_chart does on every rerun);
   * the Task map page in Streamlit's AppTest: first render (cold caches), a rerun with nothing
     changed (cached figure), and a rerun after changing a filter.
@@ -50,8 +50,9 @@ def _records(n: int, path: Path | None) -> list[dict]:
 
 def build_synthetic_set(out_dir: Path, n: int = 50_000, records_path: Path | None = ALPACA, seed: int = 0) -> Path:
     """A scored set with N tasks (ids and text from Alpaca records) and synthetic scores."""
+    from core.config import RegionRule
+    from core.taskmap.regions import assign_regions
     from core.taskmap.results import write_result
-    from core.taskmap.regions import RegionRule, assign_regions
 
     rng = np.random.default_rng(seed)
     records = _records(n, records_path)
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     import plotly.io as pio
     from streamlit.testing.v1 import AppTest
 
-    from core.taskmap.regions import RegionRule, assign_regions
-    from dashboard.figures import map_figure
+    from core.config import RegionRule
+    from core.figures.map import map_figure
+    from core.taskmap.regions import assign_regions
 
     home = Path(tempfile.mkdtemp(prefix="taskmap-50k-"))
     start = time.perf_counter()
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nTask map with {args.n:,} tasks (synthetic scores; ids/text from {ALPACA.name if ALPACA.is_file() else 'generated'})")
     print(f"figure JSON sent to the browser: {spec_mb:.1f} MB, traces: {', '.join(t.type for t in fig.data)}\n")
-    print(f"| step | median s | min s |\n|---|---:|---:|")
+    print("| step | median s | min s |\n|---|---:|---:|")
     for name, median, best in rows:
         print(f"| {name} | {median:.3f} | {best:.3f} |")
     return 0

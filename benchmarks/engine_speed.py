@@ -28,8 +28,8 @@ import torch
 
 from benchmarks.plain import plain_score_task
 from core.config import ScoreConfig
-from core.scoring.engine import Engine, make_packs
 from core.data.loaders import load_tasks
+from core.scoring.engine import Engine, make_packs
 from core.scoring.uncertainty import task_scores
 
 SHARED_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "niv2" / "train_pool"
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
                              dtype=dtype)
         t0 = time.perf_counter()
         engine = Engine(config, cache_dir=Path(tempfile.mkdtemp(prefix="taskmap-bench-")))
-        engine.scorer  # load the weights now, so loading is not counted as scoring
+        _ = engine.scorer  # load the weights now, so loading is not counted as scoring
         engines[engine.loaded.precision] = engine
         result[f"engine[{engine.loaded.precision}]_load_s"] = round(time.perf_counter() - t0, 1)
     config = next(iter(engines.values())).config

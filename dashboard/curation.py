@@ -17,10 +17,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from core.taskmap.export import export_task_dir, split_list
 from core.data.loaders import load_tasks
-from core.io import atomic_write_json
 from core.data.tasks import LoadResult
+from core.io import atomic_write_json
+from core.taskmap.export import export_task_dir, split_list
 
 from .paths import check_name
 

@@ -18,9 +18,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import streamlit as st
 
-from core.taskmap.results import find_scored_sets, is_scored_set
+from core.config import RegionRule
 from core.loop.runs import RunDir, list_runs
-from core.taskmap.regions import RegionRule, assign_regions
+from core.taskmap.regions import assign_regions
+from core.taskmap.results import find_scored_sets, is_scored_set
 
 from .paths import curated_dir, results_dir, runs_dir
 

@@ -9,15 +9,16 @@ selection: a changed figure is a new chart to Streamlit, which would drop the se
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.taskmap.regions import RegionRule
+from core.config import RegionRule
+from core.figures.map import map_figure
 
 from . import data
-from .figures import map_figure, selected_task_ids
 from .widgets import MAP_SELECTION, filter_tasks
 
 
@@ -59,3 +60,16 @@ def selection_table(tasks: pd.DataFrame, task_ids: list[str]) -> pd.DataFrame:
     indexed = tasks.drop_duplicates("task_id").set_index("task_id")
     present = [t for t in task_ids if t in indexed.index]
     return indexed.loc[present].reset_index()
+
+
+def selected_task_ids(points: Iterable[Mapping]) -> list[str]:
+    """Task ids of a Plotly selection event's points, read from customdata[0] (never from the
+    point index, which depends on trace order and filtering). Order kept, duplicates dropped."""
+    seen: dict[str, None] = {}
+    for point in points or ():
+        custom = point.get("customdata") if isinstance(point, Mapping) else None
+        if isinstance(custom, (list, tuple)) and custom:
+            seen.setdefault(str(custom[0]), None)
+        elif isinstance(custom, str):
+            seen.setdefault(custom, None)
+    return list(seen)

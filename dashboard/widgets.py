@@ -17,12 +17,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.config import RegionRule
+from core.figures.findings import findings_bar_figure
+from core.figures.palette import REGION_COLORS
+from core.figures.runs import loss_figure, rouge_figure
 from core.loop.runs import RunDir
-from core.taskmap.regions import REGION_COLORS, REGIONS, RegionRule, region_counts
+from core.taskmap.regions import REGIONS, region_counts
 
 from . import data, jobs
 from .curation import curate_rows, empty_table, merge_rows
-from .figures import loss_figure, rouge_figure, findings_bar_figure
 from .paths import PathNotAllowed, confine, project_home
 
 log = logging.getLogger("taskmap.dashboard")

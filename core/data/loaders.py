@@ -257,7 +257,7 @@ def tasks_from_rows(rows: Any, *, source: str) -> LoadResult:
                                            f"input/output columns {_INPUT_COLUMNS}/{_OUTPUT_COLUMNS}; "
                                            f"columns are {columns}")])
     grouped: OrderedDict[str, dict[str, Any]] = OrderedDict()
-    for i, row in enumerate(rows):
+    for row in rows:
         task_id = str(row[task_col])
         entry = grouped.setdefault(task_id, {"definition": row[def_col], "instances": [],
                                              "examples": row[ex_col] if ex_col else [],

@@ -21,12 +21,10 @@ from typing import Callable
 import pandas as pd
 
 from core.config import LoopConfig
+from core.io import atomic_write_json
 from core.loop.policies import SelectionRequest, select
 from core.loop.rounds import evaluate_cached, load_task_set, resolve_model_dir, score_pool, train_cached
-from core.loop.runs import RunDir
-from core.io import atomic_write_json
-from core.taskmap.regions import RegionRule
-from core.loop.runs import Cancelled
+from core.loop.runs import Cancelled, RunDir
 
 Status = Callable[..., None]
 
@@ -36,7 +34,7 @@ class LoopRunner:
                  should_stop: Callable[[], bool], attempt: int = 1):
         self.run, self.cfg, self.status, self.log = run, cfg, status, log
         self.should_stop, self.attempt = should_stop, attempt
-        self.rule = RegionRule(**cfg.rule)
+        self.rule = cfg.rule
 
     def _check(self) -> None:
         if self.should_stop():

@@ -7,19 +7,17 @@ Torch-free: `taskmap compare` and the dashboard both use it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from core.figures.runs import policy_curves_figure
 from core.loop.runs import RunDir
+from core.statistics import over_seeds
+from core.taskmap.regions import region_counts
 
 METRICS = {"rougeL": "overall", "rougeL_classification": "classification", "rougeL_generation": "generation"}
-POLICY_COLORS = {"uncertainty": "#d62728", "random": "#7f7f7f", "high-perplexity": "#9467bd",
-                 "low-perplexity": "#17becf", "ambiguous": "#ff7f0e", "easy": "#2ca02c", "difficult": "#1f77b4",
-                 "curated": "#8c564b"}
 
 
 def eval_points(runs: Sequence[RunDir]) -> pd.DataFrame:
@@ -47,36 +45,14 @@ def eval_points(runs: Sequence[RunDir]) -> pd.DataFrame:
 
 
 def aggregate(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation and number of seeds per (policy, tasks trained)."""
-    if points.empty:
-        return pd.DataFrame()
-    grouped = points.groupby(["policy", "n_tasks"])
-    table = grouped[[*METRICS, "exact_match"]].mean()
-    spread = grouped[[*METRICS, "exact_match"]].std(ddof=1).add_suffix("_std")
-    return table.join(spread).join(grouped.size().rename("seeds")).reset_index()
+    """Mean, spread and number of seeds per (policy, tasks trained), for every metric."""
+    return over_seeds(points, ["policy", "n_tasks"], [*METRICS, "exact_match"]).rename(columns={"n": "seeds"})
 
 
-def curves_figure(points: pd.DataFrame, title: str = "ROUGE-L on held-out tasks") -> go.Figure:
-    """Three panels (overall, classification, generation); a mean line and a ±1 std band per policy."""
-    table = aggregate(points)
-    fig = make_subplots(rows=1, cols=3, subplot_titles=list(METRICS.values()), shared_yaxes=False)
-    for col, metric in enumerate(METRICS, 1):
-        for policy, part in (table.groupby("policy") if len(table) else []):
-            part = part.sort_values("n_tasks")
-            color = POLICY_COLORS.get(policy, "#444444")
-            x, mean = part["n_tasks"].to_numpy(), part[metric].to_numpy()
-            std = np.nan_to_num(part[f"{metric}_std"].to_numpy())
-            fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
-                                     fill="toself", fillcolor=color, opacity=0.15, line=dict(width=0),
-                                     hoverinfo="skip", showlegend=False, legendgroup=policy), row=1, col=col)
-            fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=policy, legendgroup=policy,
-                                     line=dict(color=color), showlegend=col == 1,
-                                     customdata=np.stack([std, part["seeds"].to_numpy()], axis=1),
-                                     hovertemplate=f"{policy}<br>%{{x}} tasks: %{{y:.2f}} ± %{{customdata[0]:.2f}}"
-                                                   f" (%{{customdata[1]}} seeds)<extra></extra>"), row=1, col=col)
-        fig.update_xaxes(title_text="tasks trained", row=1, col=col)
-    fig.update_yaxes(title_text="ROUGE-L", row=1, col=1)
-    fig.update_layout(title=title, template="plotly_white", height=430)
+def curves_figure(points: pd.DataFrame, title: str = "ROUGE-L on held-out tasks"):
+    """`taskmap compare`'s chart: overall, classification and generation ROUGE-L, one panel each."""
+    fig = policy_curves_figure(points, list(METRICS), spread="std", height=430)
+    fig.update_layout(title=title)
     return fig
 
 
@@ -110,3 +86,15 @@ def load_runs(paths: Sequence[str | Path]) -> list[RunDir]:
         elif path.is_dir():
             runs += [RunDir(p) for p in sorted(path.iterdir()) if (p / "config.json").is_file()]
     return runs
+
+
+def drift_summary(rounds: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
+    """Per round: tasks per region and how many were already trained on."""
+    rows = []
+    for r in sorted(rounds):
+        table = rounds[r]
+        counts = region_counts(table["region"])
+        trained = int(table["selected_before"].fillna(False).astype(bool).sum()) if "selected_before" in table else 0
+        rows.append({"round": r, **counts, "trained before": trained, "mean PU": float(table["pu"].mean()),
+                     "mean PP": float(table["pp"].mean())})
+    return pd.DataFrame(rows)

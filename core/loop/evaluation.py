@@ -84,9 +84,9 @@ def evaluate(loaded, tasks: Sequence[Task], cfg: EvalConfig, *, progress: Progre
              should_stop: Callable[[], bool] = lambda: False) -> EvalResult:
     """Generate greedily for the first `max_instances_per_task` instances of each task and score."""
     from core.data.encoding import PromptEncoder
-    from core.scoring.base import Item
-    from core.scoring.backends import make_scorer
     from core.loop.runs import Cancelled
+    from core.scoring.backends import make_scorer
+    from core.scoring.base import Item
 
     limit = cfg.max_source_tokens
     if not loaded.is_seq2seq:

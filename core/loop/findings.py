@@ -18,14 +18,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from core.config import FindingsConfig
+from core.config import FindingsConfig, RegionRule
 from core.loop.policies import SelectionRequest, select
 from core.loop.rounds import evaluate_cached, load_task_set, resolve_model_dir, score_pool, train_cached
-from core.loop.runs import RunDir
-from core.taskmap.regions import REGION_COLORS, RegionRule
-from core.loop.runs import Cancelled
-
-SUBSET_COLORS = {**REGION_COLORS, "random": "#7f7f7f", "base": "#000000"}
+from core.loop.runs import Cancelled, RunDir
+from core.statistics import over_seeds
 
 
 def subset_tasks(scores: pd.DataFrame, subset: str, size: int, seed: int, rule: RegionRule) -> list[str]:
@@ -43,7 +40,7 @@ class FindingsRunner:
                  attempt: int = 1):
         self.run, self.cfg, self.status, self.log, self.should_stop = run, cfg, status, log, should_stop
         self.attempt = attempt
-        self.rule = RegionRule(**cfg.rule)
+        self.rule = cfg.rule
         self.out = run.path / "findings"
 
     def run_all(self) -> pd.DataFrame:
@@ -100,16 +97,13 @@ class FindingsRunner:
 
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     metrics = ["rougeL", "rougeL_classification", "rougeL_generation", "exact_match"]
-    grouped = results.groupby("subset", sort=False)[metrics]
-    table = grouped.mean().join(grouped.std(ddof=1).add_suffix("_std")).join(grouped.size().rename("runs"))
-    return table
+    return over_seeds(results, ["subset"], metrics).rename(columns={"n": "runs"}).set_index("subset")
 
 
 def write_report(out: Path, results: pd.DataFrame, scores: pd.DataFrame, cfg: FindingsConfig,
                  rule: RegionRule, seconds: float) -> None:
-    import plotly.graph_objects as go
-
-    from core.taskmap.figures import task_map_figure
+    from core.figures.findings import findings_bar_figure
+    from core.figures.map import task_map_figure
 
     table = aggregate(results)
     order = [s for s in ("base", *cfg.subsets) if s in table.index]
@@ -137,12 +131,8 @@ def write_report(out: Path, results: pd.DataFrame, scores: pd.DataFrame, cfg: Fi
         lines += ["", *notes]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
-    bars = go.Figure(go.Bar(x=order, y=[table.loc[s, "rougeL"] for s in order],
-                            error_y=dict(type="data", array=[0 if np.isnan(table.loc[s, "rougeL_std"]) else
-                                                             table.loc[s, "rougeL_std"] for s in order]),
-                            marker_color=[SUBSET_COLORS.get(s, "#444") for s in order]))
-    bars.update_layout(title="Held-out ROUGE-L by training subset (mean ± std over seeds)",
-                       yaxis_title="ROUGE-L", template="plotly_white", height=420)
+    bars = findings_bar_figure(results)
+    bars.update_layout(title="Held-out ROUGE-L by training subset (mean ± std over seeds)", height=420)
     marked = set(t for ids in results[results.subset != "base"].task_ids for t in ids)
     tmap = task_map_figure(scores, rule, title="Task map (base model); tasks used in any subset outlined",
                            highlight=marked)

@@ -18,12 +18,13 @@ when they were chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from core.taskmap.regions import RegionRule, fit_rule
+from core.config import RegionRule
+from core.taskmap.regions import fit_rule
 
 Order = Callable[[pd.DataFrame, np.random.Generator, "Context"], pd.Index]
 POLICIES: dict[str, Order] = {}

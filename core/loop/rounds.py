@@ -25,8 +25,8 @@ import pandas as pd
 from core import ENGINE_VERSION
 from core.config import EvalConfig, ScoreConfig, TrainConfig, to_dict
 from core.data.loaders import load_tasks
-from core.io import atomic_write_json, cache_root, content_key
 from core.data.tasks import Task
+from core.io import atomic_write_json, cache_root, content_key
 
 Log = Callable[[str], None]
 

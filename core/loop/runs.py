@@ -30,6 +30,7 @@ from typing import Any
 
 from core.io import REPO_ROOT, atomic_write_json
 
+
 class Cancelled(Exception):
     """Raised at a clean point when a run was asked to stop (cancel file, SIGTERM, Ctrl-C)."""
 

@@ -22,9 +22,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from core.config import run_config_from_dict, run_config_to_dict
-from core.loop.runs import HEARTBEAT_SECONDS, RunDir
 from core.io import atomic_write_json
-from core.loop.runs import Cancelled
+from core.loop.runs import HEARTBEAT_SECONDS, Cancelled, RunDir
 
 EXIT_BUSY = 3
 
@@ -155,9 +154,9 @@ def run_score(run: RunDir, config, status: StatusWriter, log, should_stop) -> No
     """A scoring run: the engine's cache makes it resumable for free."""
     from dataclasses import replace
 
+    from core.data.loaders import load_tasks
     from core.scoring.engine import Engine
     from core.taskmap.results import save_scored
-    from core.data.loaders import load_tasks
 
     loaded = load_tasks(list(config.tasks) if len(config.tasks) != 1 else config.tasks[0], split=config.split)
     for problem in loaded.problems:

@@ -28,11 +28,11 @@ from core import ENGINE_VERSION
 from core.config import ScoreConfig, to_dict
 from core.data.encoding import PromptEncoder
 from core.data.prompts import make_variants, sample_instances
-from core.scoring.base import Item
-from core.scoring.backends import make_scorer
-from core.scoring.store import ScoreStore
-from core.io import content_key
 from core.data.tasks import Problem, Task
+from core.io import content_key
+from core.scoring.backends import make_scorer
+from core.scoring.base import Item
+from core.scoring.store import ScoreStore
 from core.scoring.uncertainty import sequence_prob, task_scores
 
 log = logging.getLogger(__name__)

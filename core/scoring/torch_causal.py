@@ -26,8 +26,17 @@ import numpy as np
 import torch
 
 from core.scoring import cpu_attention
-from core.scoring.base import (Decoded, Item, answer_logprobs, autocast_to, greedy_loop, length_batches, pad_rows,
-                               prefix_chunks, scatter_answers)
+from core.scoring.base import (
+    Decoded,
+    Item,
+    answer_logprobs,
+    autocast_to,
+    greedy_loop,
+    length_batches,
+    pad_rows,
+    prefix_chunks,
+    scatter_answers,
+)
 
 DECODE_BATCH = 128      # rows decoded together at most (a pack of ~64 instances fits in one batch)
 DECODE_KV_FACTOR = 32   # decode batches may hold this many times batch_tokens in KV cache

@@ -8,8 +8,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from core.scoring.base import (Decoded, Item, answer_logprobs, autocast_to, greedy_loop, length_batches, pad_rows,
-                               scatter_answers)
+from core.scoring.base import (
+    Decoded,
+    Item,
+    answer_logprobs,
+    autocast_to,
+    greedy_loop,
+    length_batches,
+    pad_rows,
+    scatter_answers,
+)
 
 
 class Seq2SeqScorer:

@@ -8,10 +8,10 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from core.taskmap.results import load_scored
-from core.io import atomic_write_bytes
-from core.taskmap.regions import RegionRule
+from core.config import RegionRule
 from core.data.tasks import Task
+from core.io import atomic_write_bytes
+from core.taskmap.results import load_scored
 
 LIST_COLUMNS = ("categories", "definition_dropped", "example_inputs", "gold", "input_ids", "prediction_ids")
 

@@ -22,30 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.config import RegionRule
+
 REGIONS = ("ambiguous", "easy", "difficult", "other")
 TIE = 1e-7  # weight of the raw values in the rank scores: breaks ties, never reorders distinct ranks
-REGION_COLORS = {"ambiguous": "#d62728", "easy": "#2ca02c", "difficult": "#1f77b4", "other": "#b0b0b0"}
-
-
-@dataclass(frozen=True)
-class RegionRule:
-    """Rank rule: fractions of the pool per region. Threshold rule: fixed cut-offs."""
-
-    method: str = "rank"
-    ambiguous_frac: float = 0.2
-    easy_frac: float = 0.2
-    difficult_frac: float = 0.2
-    ambiguous_pu: float = 0.10
-    certain_pu: float = 0.03
-    easy_pp: float = 0.83
-    difficult_pp: float = 0.73
-
-    def __post_init__(self) -> None:
-        if self.method not in ("rank", "threshold"):
-            raise ValueError(f"RegionRule.method must be 'rank' or 'threshold', got {self.method!r}")
-        fracs = (self.ambiguous_frac, self.easy_frac, self.difficult_frac)
-        if any(not 0 <= f <= 1 for f in fracs) or sum(fracs) > 1:
-            raise ValueError(f"region fractions must be in [0, 1] and sum to <= 1, got {fracs}")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from core.config import RegionRule
 from core.io import atomic_write_json, atomic_write_table
-from core.taskmap.regions import RegionRule, assign_regions
+from core.taskmap.regions import assign_regions
 
 
 @dataclass

@@ -4,11 +4,12 @@ the map moves between the rounds of a loop."""
 import pandas as pd
 import streamlit as st
 
-from core.loop.compare import METRICS, eval_points
-
+from core.figures.findings import findings_bar_figure, findings_summary
+from core.figures.map import drift_figure
+from core.figures.palette import METRIC_LABELS
+from core.figures.runs import policy_curves_figure
+from core.loop.compare import METRICS, drift_summary, eval_points
 from dashboard import data, widgets
-from dashboard.figures import (METRIC_LABELS, drift_figure, drift_summary, findings_bar_figure, findings_summary,
-                               policy_curves_figure)
 from dashboard.maps import map_for
 
 st.title("Compare and findings")
@@ -32,16 +33,15 @@ def show() -> None:
             spread = c2.radio("band", ["std", "minmax"], horizontal=True, key="curve_spread",
                               format_func={"std": "mean ± 1 std", "minmax": "min–max"}.get)
             # core.loop.compare.eval_points: the latest attempt of each round, as `taskmap compare` counts them
-            points = eval_points([r for r in loops if r.name in chosen])
-            points = points.rename(columns={metric: "value"}).dropna(subset=["value"])
+            points = eval_points([r for r in loops if r.name in chosen]).dropna(subset=[metric])
             if points.empty:
                 st.info("The chosen runs have no evaluation yet.")
             else:
-                st.plotly_chart(policy_curves_figure(points, metric, spread), key="curves", theme=None)
+                st.plotly_chart(policy_curves_figure(points, [metric], spread), key="curves", theme=None)
                 seeds = points.groupby("policy")["run"].nunique()
                 st.caption("runs per policy: " + ", ".join(f"{p}: {n}" for p, n in seeds.items())
                            + ". One run is one seed; compare policies only over several seeds.")
-                table = points.pivot_table(index="policy", columns="n_tasks", values="value", aggfunc="mean")
+                table = points.pivot_table(index="policy", columns="n_tasks", values=metric, aggfunc="mean")
                 st.dataframe(table.round(2), key="curves_table")
 
     with tab_findings:

@@ -3,10 +3,10 @@ policies' picks differ (overlap, Jaccard, region mix)."""
 
 import streamlit as st
 
+from core.figures.task import region_mix_figure
 from core.loop.policies import SelectionRequest, policy_names, select
-
+from core.taskmap.regions import region_counts
 from dashboard import data, widgets
-from dashboard.figures import region_mix, region_mix_figure
 from dashboard.maps import map_for
 
 st.title("Policies")
@@ -104,7 +104,7 @@ def show() -> None:
     for (label, request, pick, _), col in zip(panes, result_cols):
         with col:
             st.markdown(f"**{label}: {request.policy}** picks {len(pick.task_ids)} tasks")
-            st.plotly_chart(region_mix_figure(region_mix(pick.table["region"]) if len(pick.table) else {},
+            st.plotly_chart(region_mix_figure(region_counts(pick.table["region"]) if len(pick.table) else {},
                                               title=f"region mix of {request.policy}"), key=f"mix_{label}", theme=None)
             st.dataframe(pick.table[columns], hide_index=True, key=f"picks_{label}")
             if st.button(f"Send {label}'s picks to Curate", key=f"send_{label}", disabled=not pick.task_ids):

@@ -10,9 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.config import LABEL_MODES, PERTURBATION_MODES, ScoreConfig, ScoreRunConfig
-
-from dashboard import data, jobs, widgets
 from core.io import slug
+from dashboard import data, jobs, widgets
 from dashboard.paths import check_name, results_dir
 
 st.title("Score tasks")

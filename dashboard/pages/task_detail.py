@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.figures.task import perturbation_figure
 from dashboard import data, widgets
-from dashboard.figures import perturbation_figure
 from dashboard.text import escape, perturbation_lines
 
 st.title("Task detail")

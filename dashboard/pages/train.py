@@ -9,7 +9,6 @@ import streamlit as st
 
 from core.config import EvalConfig, FindingsConfig, LoopConfig, ScoreConfig, TrainConfig
 from core.loop.policies import policy_names
-
 from dashboard import data, jobs, widgets
 
 st.title("Train")
@@ -101,7 +100,7 @@ def show() -> None:
         if mode == MODES[0] and pool is not None and eval_source and model:
             config = LoopConfig(pool=(pool,), eval_tasks=(eval_source,), model=model, policy=policy, seed=int(seed),
                                 initial_tasks=int(initial), per_round=int(per_round), rounds=int(rounds),
-                                score=score_cfg, train=train_cfg, eval=eval_cfg, rule=vars(rule))
+                                score=score_cfg, train=train_cfg, eval=eval_cfg, rule=rule)
             label = f"{policy}-s{int(seed)}"
         elif mode == MODES[1] and picked and eval_source and model:
             ids, sources, label = picked
@@ -117,7 +116,7 @@ def show() -> None:
             if seeds and subsets:
                 config = FindingsConfig(pool=(pool,), eval_tasks=(eval_source,), model=model, subsets=tuple(subsets),
                                         subset_size=int(size), seeds=seeds, score=score_cfg, train=train_cfg,
-                                        eval=eval_cfg, rule=vars(rule))
+                                        eval=eval_cfg, rule=rule)
                 label = "-".join(subsets)
         if st.button("Start run", type="primary", disabled=config is None, key="start_run"):
             started = jobs.start_run(config, label=label)

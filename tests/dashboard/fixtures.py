@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import FindingsConfig, LoopConfig, ScoreConfig, run_config_to_dict, to_dict
+from core.config import FindingsConfig, LoopConfig, RegionRule, ScoreConfig, run_config_to_dict, to_dict
 from core.data.loaders import load_tasks
-from core.taskmap.results import write_result
-from core.loop.runs import RunDir, create_run
 from core.io import atomic_write_json
-from core.taskmap.regions import RegionRule, assign_regions
+from core.loop.runs import RunDir, create_run
 from core.scoring.uncertainty import task_scores
+from core.taskmap.regions import assign_regions
+from core.taskmap.results import write_result
 
 SET_NAME = "builtin__tiny-llama"
 MODEL_NAME = "tiny-llama"

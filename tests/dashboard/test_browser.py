@@ -14,8 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.dashboard.e2e import (REPO, box_select, go_to, open_app, plot_data, set_number, set_text, shot,
-                                 table_column, wait_for_points, wait_for_text, wait_idle)
+from tests.dashboard.e2e import (
+    box_select,
+    go_to,
+    open_app,
+    plot_data,
+    set_number,
+    set_text,
+    shot,
+    table_column,
+    wait_for_points,
+    wait_for_text,
+    wait_idle,
+)
 from tests.dashboard.fixtures import make_home
 
 pytestmark = pytest.mark.browser

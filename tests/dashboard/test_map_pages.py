@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.config import RegionRule
 from core.loop.policies import SelectionRequest, select
-from core.taskmap.regions import RegionRule, assign_regions, region_counts
+from core.taskmap.regions import assign_regions, region_counts
 from tests.dashboard.helpers import assert_clean, chart_points, charts, metric_values, texts
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,8 +17,7 @@ from core.config import ScoreConfig, ScoreRunConfig, run_config_to_dict
 from core.loop.runs import create_run
 from tests.conftest import MALFORMED
 from tests.dashboard.fixtures import make_scored_set
-from tests.dashboard.helpers import assert_clean, charts, metric_values, texts
-
+from tests.dashboard.helpers import assert_clean, charts, texts
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from core.data.loaders import BUILTIN_TASKS, load_tasks, tasks_from_rows
 from core.data.tasks import MAX_INPUT_CHARS
 from tests.conftest import MALFORMED, shared_path
 
-
-
 # --- real data ----------------------------------------------------------------------------
 
 def test_niv2_train_pool_and_eval():

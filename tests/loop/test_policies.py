@@ -1,11 +1,11 @@
 """Selection policies on hand-built score tables: ordering, quotas, seeds, exclusions, curated lists."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from core.config import RegionRule
 from core.loop.policies import SelectionRequest, policy_names, select
-from core.taskmap.regions import RegionRule, assign_regions
+from core.taskmap.regions import assign_regions
 
 
 @pytest.fixture()

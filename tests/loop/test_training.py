@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from core.config import TrainConfig, run_config_to_dict, LoopConfig
+from core.config import LoopConfig, TrainConfig, run_config_to_dict
 from core.data.encoding import PromptEncoder
 from core.data.loaders import load_tasks
 from core.loop.rounds import train_cached

@@ -6,13 +6,12 @@ and decode the same with it as without it.
 """
 
 import numpy as np
-import pytest
 import torch
 
 from core.scoring import cpu_attention
-from core.scoring.models import load_model
-from core.scoring.base import Item
 from core.scoring.backends import make_scorer
+from core.scoring.base import Item
+from core.scoring.models import load_model
 
 
 class _Module(torch.nn.Module):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from core.config import ScoreConfig
-from core.scoring.engine import Engine
 from core.data.loaders import load_tasks
+from core.scoring.engine import Engine
 from core.scoring.models import default_gguf_path, default_model_dir
 from tests.conftest import shared_path
 

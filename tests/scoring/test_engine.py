@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from core.config import ScoreConfig
-from core.scoring.engine import Engine, make_packs, prompt_chars
 from core.data.loaders import load_tasks
+from core.scoring.engine import Engine, make_packs, prompt_chars
 from core.taskmap.results import save_scored
 from tests.conftest import REPO, make_task
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.scoring.packed import attention
-from core.scoring.packed.forward import supports
-from core.scoring.models import load_model
-from core.scoring.packed.attention import MIN_ROOT, KEY_ALIGN, Segment, plan_attention
-from core.scoring.base import Item
 from core.scoring.backends import make_scorer
+from core.scoring.base import Item
+from core.scoring.models import load_model
+from core.scoring.packed import attention
+from core.scoring.packed.attention import KEY_ALIGN, MIN_ROOT, Segment, plan_attention
+from core.scoring.packed.forward import supports
 from tests.scoring.reference import TOL, plain_greedy, plain_logprobs, random_items
 
 

@@ -10,12 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 
-from core.scoring.models import load_model
-from core.scoring.base import Item, length_batches
 from core.scoring.backends import make_scorer
-
+from core.scoring.base import Item, length_batches
+from core.scoring.models import load_model
 from tests.scoring.reference import TOL, plain_greedy, plain_logprobs, random_items
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.taskmap.regions import RegionRule, assign_regions, fit_rule, region_counts
+from core.config import RegionRule
+from core.taskmap.regions import assign_regions, fit_rule, region_counts
 
 
 def grid_tasks(n=100, seed=0):

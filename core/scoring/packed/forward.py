@@ -7,6 +7,8 @@ forward to bf16 rounding and fp32 results to float tolerance (tests check both).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 

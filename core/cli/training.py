@@ -1,0 +1,146 @@
+"""`taskmap loop | findings | compare`: active instruction tuning runs and the experiments on them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from core.cli.args import (
+    add_fields,
+    add_model_args,
+    add_pool_args,
+    add_rule_args,
+    add_score_args,
+    add_train_args,
+    config_from,
+    rule_from_args,
+    score_config,
+    train_eval_from_args,
+)
+from core.config import FINDINGS_EVAL, FINDINGS_TRAIN, FindingsConfig, LoopConfig, run_config_to_dict
+from core.io import slug
+
+LOOP_FIELDS = ("initial_tasks", "per_round", "rounds", "retrain_from", "keep_checkpoints")
+
+
+def _run_name(a: argparse.Namespace, kind: str) -> str:
+    base = a.name or f"{slug(Path(a.pool[0].rstrip('/')).stem, fallback='tasks')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return base if kind == "loop" else f"{base}-{kind}"
+
+
+def run_foreground_or_detached(runs, detach: bool) -> int:
+    from core.loop.runs import launch_worker
+    from core.loop.worker import run_worker
+
+    if detach:
+        for run in runs:
+            print(f"started worker {launch_worker(run)} for {run.path}")
+        return 0
+    code = 0
+    for run in runs:
+        print(f"== {run.path}")
+        code = run_worker(run.path, echo=True) or code
+    return code
+
+
+def cmd_loop(a: argparse.Namespace) -> int:
+    from core.loop.runs import create_run
+
+    train, evaluation = train_eval_from_args(a)
+    score = score_config(a)
+    quota = a.quota if a.quota in ("pool", "none") else float(a.quota)
+    runs, name = [], _run_name(a, "loop")
+    for policy in a.policy:
+        for seed in a.seed:
+            config = config_from(LoopConfig, a, "loop_", pool=tuple(a.pool), pool_split=a.pool_split,
+                                 eval_tasks=tuple(a.eval_tasks or ()), eval_split=a.eval_split, model=score.model,
+                                 policy=policy, seed=seed, initial_task_ids=tuple(a.initial_task_ids or ()),
+                                 quota=quota, curated=tuple(a.curated or ()), score=score, train=train,
+                                 eval=evaluation, rule=rule_from_args(a))
+            runs.append(create_run(Path(a.runs_dir), f"{name}-{policy}-s{seed}", run_config_to_dict(config)))
+    return run_foreground_or_detached(runs, a.detach)
+
+
+def cmd_findings(a: argparse.Namespace) -> int:
+    from core.loop.runs import create_run
+
+    train, evaluation = train_eval_from_args(a)
+    score = score_config(a)
+    config = config_from(FindingsConfig, a, "findings_", pool=tuple(a.pool), pool_split=a.pool_split,
+                         eval_tasks=tuple(a.eval_tasks or ()), eval_split=a.eval_split, model=score.model,
+                         subsets=tuple(a.subsets), seeds=tuple(a.seeds), score=score, train=train, eval=evaluation,
+                         rule=rule_from_args(a))
+    run = create_run(Path(a.runs_dir), _run_name(a, "findings"), run_config_to_dict(config))
+    code = run_foreground_or_detached([run], a.detach)
+    report = run.path / "findings" / "report.md"
+    if report.is_file():
+        print(report.read_text())
+        print(f"report: {report} and {report.with_suffix('.html')}")
+    return code
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from core.loop.compare import comparison_table, curves_figure, eval_points, load_runs
+
+    points = eval_points(load_runs(a.runs))
+    if points.empty:
+        print("error: no evaluated loop rounds in the given runs", file=sys.stderr)
+        return 2
+    print(comparison_table(points))
+    out = Path(a.out)
+    curves_figure(points).write_html(out, include_plotlyjs=True)
+    points.to_csv(out.with_suffix(".csv"), index=False)
+    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    from core.loop.policies import policy_names
+
+    p = sub.add_parser("loop", help="run active instruction tuning: score, select, train, evaluate, per round",
+                       description="One run directory per (policy, seed): round 0 trains on a random initial set "
+                                   "(shared by all policies of a seed); each later round scores the pool with the "
+                                   "current model, selects new tasks with the policy, retrains and evaluates.")
+    add_pool_args(p)
+    g = p.add_argument_group("schedule")
+    g.add_argument("--policy", nargs="+", default=["uncertainty", "random"], choices=policy_names(), metavar="POLICY",
+                   help=f"selection policies (one run each): {', '.join(policy_names())}")
+    g.add_argument("--seed", nargs="+", type=int, default=[0], help="seeds (one run each per policy)")
+    g.add_argument("--initial-tasks", nargs="+", default=None, dest="initial_task_ids",
+                   help="train round 0 on exactly these task ids instead")
+    g.add_argument("--quota", default="pool", help="classification share of each selection: 'pool' (the pool's own), "
+                                                   "'none', or a number such as 0.35 (the paper: 24 of 68)")
+    g.add_argument("--curated", nargs="+", default=None, help="task ids for the curated policy, in order")
+    add_fields(g, LoopConfig, LOOP_FIELDS, prefix="loop_")
+    add_model_args(p)
+    add_score_args(p, seed_flag="--score-seed")
+    add_train_args(p)
+    add_rule_args(p)
+    p.set_defaults(func=cmd_loop)
+
+    p = sub.add_parser("findings", help="train on ambiguous / easy / difficult / random subsets and report",
+                       description="Score the pool with the base model, then train on equal-size subsets of the "
+                                   "ambiguous, easy and difficult regions and of random tasks over several seeds, "
+                                   "evaluate each on the held-out tasks, and write report.md / report.html.")
+    add_pool_args(p)
+    g = p.add_argument_group("experiment")
+    g.add_argument("--subsets", nargs="+", default=list(FindingsConfig.subsets),
+                   choices=["ambiguous", "easy", "difficult", "random"], metavar="SUBSETS",
+                   help="subsets to train on: ambiguous, easy, difficult, random")
+    add_fields(g, FindingsConfig, ("subset_size",), prefix="findings_")
+    g.add_argument("--seeds", nargs="+", type=int, default=list(FindingsConfig.seeds), help="seeds (at least 3 for a spread)")
+    add_model_args(p)
+    add_score_args(p, seed_flag="--score-seed")
+    add_train_args(p, FINDINGS_TRAIN, FINDINGS_EVAL)
+    add_rule_args(p)
+    p.set_defaults(func=cmd_findings)
+
+    p = sub.add_parser("compare", help="ROUGE-L against tasks trained, per policy, over seeds",
+                       description="Gather the evaluations of loop runs and draw ROUGE-L (overall / classification / "
+                                   "generation) against the number of training tasks: one line per policy, mean "
+                                   "and ±1 std over seeds. Prints a table, writes HTML and CSV.")
+    p.add_argument("runs", nargs="+", help="run directories, or directories holding runs")
+    p.add_argument("--out", default="compare.html", help="HTML output (a CSV of the points goes beside it)")
+    p.set_defaults(func=cmd_compare)
