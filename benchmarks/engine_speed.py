@@ -29,7 +29,8 @@ import torch
 from benchmarks.plain import plain_score_task
 from core.config import ScoreConfig
 from core.data.loaders import load_tasks
-from core.scoring.engine import Engine, make_packs
+from core.scoring.engine import Engine
+from core.scoring.packs import make_packs
 from core.scoring.uncertainty import task_scores
 
 SHARED_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "niv2" / "train_pool"

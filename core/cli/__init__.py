@@ -6,6 +6,7 @@ One module per command group, each adding its subcommands with `add_commands(sub
     training.py   loop, findings, compare     (active instruction tuning and its experiments)
     runs.py       runs, worker, resume, cancel (run directories)
     dashboard.py  dashboard                   (the Streamlit app)
+    doctor.py     doctor                      (this machine, and what taskmap picks on it)
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import argparse
 import logging
 import sys
 
-from core.cli import dashboard, runs, scoring, training
+from core.cli import dashboard, doctor, runs, scoring, training
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taskmap", description="Prompt-uncertainty task maps and active instruction tuning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (scoring, training, runs, dashboard):
+    for group in (scoring, training, runs, dashboard, doctor):
         group.add_commands(sub)
     return parser
 

@@ -16,6 +16,7 @@ from core.config import EvalConfig, RegionRule, ScoreConfig, TrainConfig, option
 SCORE_METHOD = ("n_instances", "n_perturbations", "drop_prob", "mode", "labels", "n_examples", "seed",
                 "max_new_tokens", "max_source_tokens", "batch_tokens", "pack_instances")
 MODEL = ("model", "revision", "dtype", "device", "trust_remote_code")
+SCALE_OUT = ("backend", "workers", "threads", "ray_address")
 
 
 def _bounded(kind: type, opt) -> Any:
@@ -90,6 +91,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def add_score_args(p: argparse.ArgumentParser, seed_flag: str = "--seed") -> None:
     g = p.add_argument_group("method (METHOD.md §2-3; defaults are the paper's)")
     add_fields(g, ScoreConfig, SCORE_METHOD, prefix="score_", flags={"seed": seed_flag})
+    g = p.add_argument_group("backend and scale-out (see README: Scale-out)")
+    add_fields(g, ScoreConfig, SCALE_OUT, prefix="score_")
 
 
 def score_config(a: argparse.Namespace) -> ScoreConfig:

@@ -24,7 +24,7 @@ from core.taskmap.regions import REGIONS, region_counts
 def cmd_score(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.scoring.engine import Engine
+    from core.scoring.distributed import run_scoring
     from core.taskmap.results import save_scored
 
     loaded = load_task_args(a)
@@ -35,7 +35,6 @@ def cmd_score(a: argparse.Namespace) -> int:
         return 2
     config = score_config(a)
     out = Path(a.out) if a.out else default_out_dir(a.tasks, config.model)
-    engine = Engine(config, cache_dir=Path(a.cache_dir) if a.cache_dir else None)
     bar = tqdm(total=len(loaded.tasks), unit="task", desc="scoring", dynamic_ncols=True)
 
     def progress(done: int, total: int, message: str) -> None:
@@ -43,8 +42,11 @@ def cmd_score(a: argparse.Namespace) -> int:
         bar.set_postfix_str(message[:40])
         bar.refresh()
 
-    result = engine.score(loaded.tasks, progress=progress, problems=loaded.problems, sources=a.tasks)
-    bar.close()
+    try:
+        result = run_scoring(config, loaded.tasks, progress=progress, problems=loaded.problems, sources=a.tasks,
+                             cache_dir=Path(a.cache_dir) if a.cache_dir else None)
+    finally:
+        bar.close()
     scored = save_scored(out, result, rule_from_args(a))
     m = result.manifest
     print(f"{m['n_tasks']} tasks scored with {m['model']['name']} ({m['model']['dtype']}, {m['model']['device']}) "

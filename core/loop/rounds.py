@@ -65,12 +65,10 @@ def tasks_fingerprint(tasks: Sequence[Task]) -> list[list[str]]:
 
 def score_pool(model_dir: Path, tasks: Sequence[Task], cfg: ScoreConfig, rule,
                progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
-    from core.scoring.engine import Engine
+    from core.scoring.distributed import run_scoring
     from core.taskmap.results import with_regions
 
-    engine = Engine(replace(cfg, model=str(model_dir)))
-    result = engine.score(tasks, progress=progress)
-    del engine
+    result = run_scoring(replace(cfg, model=str(model_dir)), tasks, progress=progress)
     return with_regions(result.tasks, rule)
 
 
@@ -173,18 +171,21 @@ def evaluate_cached(model_dir: Path, tasks: Sequence[Task], cfg: EvalConfig, dty
                     progress=None, should_stop=lambda: False) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """(summary, per-task table, predictions) for a checkpoint on held-out tasks."""
     from core.loop.evaluation import evaluate, summarize
-    from core.scoring.models import load_model, resolve_device, resolve_dtype
+    from core.scoring.models import load_model, resolve_device
+    from core.scoring.precision import resolve_precision
 
+    # evaluation only decodes, in the weights' own precision (int8 products are for scoring)
     device = resolve_device("auto")
+    weights = resolve_precision("float32" if dtype == "int8" else dtype, device, packed=False).torch_dtype
     key = content_key({"engine": ENGINE_VERSION, "model": model_fingerprint(model_dir),
                        "tasks": tasks_fingerprint(tasks), "eval": to_dict(cfg),
-                       "dtype": str(resolve_dtype(dtype, device)), "device": device.type})[:32]
+                       "dtype": str(weights), "device": device.type})[:32]
     path = cache_root() / "evals" / f"{key}.parquet"
     if path.is_file():
         predictions = pd.read_parquet(path)
         summary, per_task = summarize(predictions, {t.id: t.kind for t in tasks})
         return summary, per_task, predictions
-    loaded = load_model(str(model_dir), dtype=dtype)
+    loaded = load_model(str(model_dir), dtype=str(weights).replace("torch.", ""))
     result = evaluate(loaded, tasks, cfg, progress=progress, should_stop=should_stop)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -96,10 +96,10 @@ def _collate(batch: list[tuple[list[int], list[int]]], pad_id: int, seq2seq: boo
 def _mixed_precision(setting: str) -> str:
     if setting != "auto":
         return setting
-    from core.scoring.models import cpu_has_fast_bf16
+    from core.scoring.hardware import cpu_info
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_fast_bf16() else "no"
+    return "bf16" if cpu_info().fast_bf16 else "no"
 
 
 def finetune(model_path: str | Path, tasks: Sequence[Task], cfg: TrainConfig, out_dir: Path, *,

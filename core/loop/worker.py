@@ -152,10 +152,8 @@ def run_worker(run_dir: str | Path, echo: bool = False) -> int:
 
 def run_score(run: RunDir, config, status: StatusWriter, log, should_stop) -> None:
     """A scoring run: the engine's cache makes it resumable for free."""
-    from dataclasses import replace
-
     from core.data.loaders import load_tasks
-    from core.scoring.engine import Engine
+    from core.scoring.distributed import run_scoring
     from core.taskmap.results import save_scored
 
     loaded = load_tasks(list(config.tasks) if len(config.tasks) != 1 else config.tasks[0], split=config.split)
@@ -163,7 +161,6 @@ def run_score(run: RunDir, config, status: StatusWriter, log, should_stop) -> No
         log(f"{'skipped' if problem.severity == 'error' else 'warning'}: {problem}")
     if not loaded.tasks:
         raise ValueError("no valid task to score")
-    engine = Engine(replace(config.score))
     status(stage="score", progress={"done": 0, "total": len(loaded.tasks), "unit": "tasks"})
 
     def progress(done, total, message):
@@ -172,7 +169,8 @@ def run_score(run: RunDir, config, status: StatusWriter, log, should_stop) -> No
             raise Cancelled()
 
     out = Path(config.out) if config.out else run.path / "scored"
-    result = engine.score(loaded.tasks, progress=progress, problems=loaded.problems, sources=list(config.tasks))
+    result = run_scoring(config.score, loaded.tasks, progress=progress, problems=loaded.problems,
+                         sources=list(config.tasks))
     save_scored(out, result)
     status(result=str(out))
     log(f"scored {len(result.tasks)} tasks into {out}")

@@ -1,15 +1,13 @@
-"""Scoring a set of tasks end to end: plan, cache lookup, compute, assemble.
+"""Scoring a set of tasks end to end: plan packs, look up the cache, compute, assemble.
 
     tasks ──► packs ──► (cached? read : decode + teacher-force) ──► per-sequence rows
                                                                  └─► per-task PU / PP / perplexity
 
-Tasks are grouped into packs, the unit of computation, caching and locking: about
-`ScoreConfig.pack_instances` sampled instances, so decoding batches across tasks (one-instance
-Alpaca tasks need this most). Packs take tasks in order of prompt length, so a pack's rows are padded to similar
-widths (a decoding step reads every row's cache up to the widest, and the long tail of
-128-token answers is paid once per pack whatever its rows' lengths). Packs are a fixed
-function of the task list, so a run that is killed and started again computes the same packs
-in the same batches and ends with identical results, recomputing no finished pack.
+Packs (core.scoring.packs) are computed here, one after another, or by a pool of workers
+(core.scoring.distributed: Ray actors, each holding the model) that this loop keeps busy. Either
+way the engine claims each pack with a lock before it is computed and writes its shard as it
+lands, so concurrent runs on one cache never compute a pack twice, and a run killed at any moment
+and started again recomputes no finished pack and ends with identical results.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,8 +28,8 @@ from core.data.encoding import PromptEncoder
 from core.data.prompts import make_variants, sample_instances
 from core.data.tasks import Problem, Task
 from core.io import content_key
-from core.scoring.backends import make_scorer
-from core.scoring.base import Item
+from core.scoring.backends import resolve_backend
+from core.scoring.packs import PackJob, TaskPlan, make_packs
 from core.scoring.store import ScoreStore
 from core.scoring.uncertainty import sequence_prob, task_scores
 
@@ -48,46 +46,35 @@ class ScoreResult:
     problems: list[Problem] = field(default_factory=list)
 
 
-def prompt_chars(task: Task, n_examples: int = 2) -> int:
-    """A cheap stand-in for a task's prompt length in tokens: definition, shown examples and the
-    mean instance input, in characters (no tokenizer needed, same on every machine)."""
-    shown = sum(len(e.input) + len(e.output) for e in task.examples[:n_examples])
-    mean_input = sum(len(i.input) for i in task.instances) // max(len(task.instances), 1)
-    return len(task.definition) + shown + mean_input
+class PackRunner(Protocol):
+    """Computes claimed packs, up to `slots` at once (core.scoring.distributed.RayPool)."""
+
+    slots: int
+
+    def submit(self, job: PackJob) -> None: ...
+
+    def next_done(self) -> tuple[PackJob, pa.Table]: ...
+
+    def cancel(self) -> list[PackJob]: ...
 
 
-def make_packs(tasks: Sequence[Task], n_instances: int, n_examples: int = 2, per_pack: int = 128) -> list[list[int]]:
-    """Tasks in order of prompt length, grouped until a pack holds `per_pack` sampled instances
-    or more (task indices, each pack in the original order)."""
-    order = sorted(range(len(tasks)), key=lambda i: (prompt_chars(tasks[i], n_examples), i))
-    packs: list[list[int]] = []
-    current: list[int] = []
-    size = 0
-    for i in order:
-        current.append(i)
-        size += min(len(tasks[i].instances), n_instances)
-        if size >= per_pack:
-            packs.append(sorted(current))
-            current, size = [], 0
-    if current:
-        packs.append(sorted(current))
-    return packs
+class _InProcess:
+    """Packs computed here, one at a time, when they are submitted."""
 
+    slots = 1
 
-@dataclass
-class TaskPlan:
-    """One task's share of a pack: its sampled instances, its k+1 prompts, and every
-    (prompt, instance) pair encoded (encoded[j][i])."""
+    def __init__(self, engine: Engine):
+        self.engine, self.done = engine, []
 
-    task: Task
-    key: str
-    instances: tuple
-    variants: list
-    encoded: list
+    def submit(self, job: PackJob) -> None:
+        self.done.append((job, self.engine.compute_pack(job.tasks, job.task_keys)))
 
-    def item(self, j: int, i: int, answer: tuple[int, ...] = ()) -> Item:
-        e = self.encoded[j][i]
-        return Item(e.prefix, e.body, answer)
+    def next_done(self) -> tuple[PackJob, pa.Table]:
+        return self.done.pop(0)
+
+    def cancel(self) -> list[PackJob]:
+        jobs, self.done = [job for job, _ in self.done], []
+        return jobs
 
 
 class Engine:
@@ -97,9 +84,11 @@ class Engine:
         from core.scoring.models import load_model  # torch-heavy; keep it out of module import time
 
         self.config = config
+        self.cache_dir = cache_dir
         self.loaded = loaded or load_model(config.model, revision=config.revision, dtype=config.dtype,
                                            device=config.device, trust_remote_code=config.trust_remote_code)
         lm = self.loaded
+        self.backend = resolve_backend(config.backend, lm)
         limit = config.max_source_tokens
         if not lm.is_seq2seq:
             limit = min(limit, lm.max_positions - config.max_new_tokens)
@@ -113,6 +102,8 @@ class Engine:
             "prompt": self.encoder.fingerprint(),
             "method": {k: v for k, v in to_dict(config).items() if k not in ScoreConfig.EXECUTION_FIELDS},
         }
+        if self.backend.name != "torch":  # torch results keep the keys they had before backends existed
+            self.key_parts["backend"] = self.backend.key
         self.run_key = content_key(self.key_parts)[:32]
         self.store = ScoreStore(self.run_key, self.key_parts, root=cache_dir)
 
@@ -120,9 +111,15 @@ class Engine:
     def scorer(self):
         """Built on first use: loading the weights is skipped when every task is cached."""
         if self._scorer is None:
-            eos = getattr(getattr(self.loaded.model, "generation_config", None), "eos_token_id", None)
-            self._scorer = make_scorer(self.loaded, self.encoder.stop_ids(eos), self.config.batch_tokens)
+            stops = self.encoder.stop_ids(self.loaded.generation_eos(load_weights=self.backend.needs_weights))
+            self._scorer = self.backend.build(self.loaded, stops, self.config.batch_tokens)
         return self._scorer
+
+    def close(self) -> None:
+        """Stop what the scorer started (a vLLM worker process); the engine can score again after."""
+        if self._scorer is not None and hasattr(self._scorer, "close"):
+            self._scorer.close()
+        self._scorer = None
 
     # --- one pack ------------------------------------------------------------------------
 
@@ -134,7 +131,8 @@ class Engine:
         encoded = [[self.encoder.encode(v, inst.input, (task.id, v.index)) for inst in instances] for v in variants]
         return TaskPlan(task, key, instances, variants, encoded)
 
-    def _compute_pack(self, tasks: Sequence[Task], task_keys: Sequence[str]) -> pa.Table:
+    def compute_pack(self, tasks: Sequence[Task], task_keys: Sequence[str]) -> pa.Table:
+        """Every sequence row of these tasks (one pack): decode, teacher-force, assemble."""
         cfg, enc = self.config, self.encoder
         plans = [self._plan(task, key) for task, key in zip(tasks, task_keys)]
         enc.reset()
@@ -186,45 +184,44 @@ class Engine:
     # --- a task set -----------------------------------------------------------------------
 
     def score(self, tasks: Sequence[Task], *, progress: Progress | None = None, problems: Sequence[Problem] = (),
-              sources: Sequence[str] = ()) -> ScoreResult:
+              sources: Sequence[str] = (), runner: PackRunner | None = None) -> ScoreResult:
         """Every task's sequences and per-task scores (the map's regions are assigned by
-        `core.taskmap`, which also writes scored sets)."""
+        `core.taskmap`, which also writes scored sets). Uncached packs are computed here, or by
+        `runner` (a pool of workers) when given; a run whose every task is cached uses neither."""
         started = time.time()
         keys = [self.store.task_key(t.content_hash) for t in tasks]
         packs = make_packs(tasks, self.config.n_instances, self.config.n_examples, self.config.pack_instances)
-        done = self.store.index()
-        n_cached = sum(k in done for k in keys)
-        finished = n_cached
-        computed = 0
+        n_cached = sum(k in self.store.index() for k in keys)
+        counts = {"finished": n_cached, "computed": 0}
         if progress:
-            progress(finished, len(tasks), f"{n_cached} cached")
+            progress(n_cached, len(tasks), f"{n_cached} cached")
 
-        def run_pack(pack: list[int], wait: bool) -> bool:
-            nonlocal finished, computed
-            todo = [i for i in pack if keys[i] not in self.store.index()]
+        def claim(index: int, wait: bool) -> PackJob | None | bool:
+            """The pack's uncached tasks, locked for this process; None when nothing is left to
+            compute; False when another process holds the lock (come back later)."""
+            todo = [i for i in packs[index] if keys[i] not in self.store.index()]
             if not todo:
-                return True
-            pack_key = self.store.pack_key(keys[i] for i in todo)
-            lock = self.store.wait_lock(pack_key) if wait else self.store.try_lock(pack_key)
-            if lock is None:
-                return False  # another process is computing it; come back later
-            try:
-                todo = [i for i in todo if keys[i] not in self.store.index()]
-                if todo:
-                    table = self._compute_pack([tasks[i] for i in todo], [keys[i] for i in todo])
-                    self.store.write_pack(pack_key, table, [keys[i] for i in todo])
-                    computed += len(todo)
-                    finished += len(todo)
-                    if progress:
-                        progress(finished, len(tasks), tasks[todo[-1]].id)
-            finally:
-                lock.release()
-            return True
+                return None
+            job = PackJob(index, self.store.pack_key(keys[i] for i in todo), [tasks[i] for i in todo],
+                          [keys[i] for i in todo])
+            job.lock = self.store.wait_lock(job.key) if wait else self.store.try_lock(job.key)
+            if job.lock is None:
+                return False
+            if any(k in self.store.index() for k in job.task_keys):  # finished while we waited
+                job.release()
+                return claim(index, wait)
+            return job
 
-        deferred = [pack for pack in packs if not run_pack(pack, wait=False)]
-        for pack in deferred:
-            run_pack(pack, wait=True)
-        if progress and deferred:
+        def land(job: PackJob, table: pa.Table) -> None:
+            self.store.write_pack(job.key, table, job.task_keys)
+            job.release()
+            counts["finished"] += len(job.task_keys)
+            counts["computed"] += len(job.task_keys)
+            if progress:
+                progress(counts["finished"], len(tasks), job.tasks[-1].id)
+
+        self._run_packs(len(packs), claim, land, runner)
+        if progress and counts["finished"] < len(tasks):
             progress(len(tasks), len(tasks), "done")
 
         sequences = self.store.read_tasks(keys).to_pandas() if tasks else pd.DataFrame()
@@ -240,14 +237,51 @@ class Engine:
             "model": {"name": self.loaded.name, "fingerprint": self.loaded.fingerprint,
                       "dtype": self.key_parts["dtype"], "device": str(self.loaded.device),
                       "prompt_style": self.encoder.style},
+            "backend": self.backend.key,
             "key_parts": self.key_parts,
             "sources": list(sources),
-            "n_tasks": len(tasks), "n_cached": n_cached, "n_computed": computed,
+            "n_tasks": len(tasks), "n_cached": n_cached, "n_computed": counts["computed"],
             "seconds": round(time.time() - started, 2),
             "skipped": [vars(p) for p in problems],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         return ScoreResult(table, sequences, manifest, list(problems))
+
+    def _run_packs(self, n_packs: int, claim, land, runner: PackRunner | None) -> None:
+        """Keep the runner's slots busy with claimed packs, in plan order; packs another process
+        holds are come back to at the end, waiting for their lock."""
+        later: list[int] = []
+        pending = iter(range(n_packs))
+        active: PackRunner | None = None
+        in_flight = 0
+        try:
+            while True:
+                while active is None or in_flight < active.slots:
+                    index = next(pending, None)
+                    if index is None:
+                        break
+                    job = claim(index, wait=False)
+                    if job is False:
+                        later.append(index)
+                    elif job is not None:
+                        active = active or runner or _InProcess(self)  # a pool starts on the first pack
+                        active.submit(job)
+                        in_flight += 1
+                if in_flight:
+                    land(*active.next_done())
+                    in_flight -= 1
+                    continue
+                if not later:
+                    return
+                job = claim(later.pop(0), wait=True)  # nothing in flight: wait for the other process
+                if job is not None:
+                    active = active or runner or _InProcess(self)
+                    active.submit(job)
+                    in_flight += 1
+        finally:
+            if active is not None and in_flight:
+                for job in active.cancel():
+                    job.release()
 
 
 def build_task_table(tasks: Sequence[Task], sequences: pd.DataFrame) -> pd.DataFrame:

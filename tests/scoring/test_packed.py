@@ -12,7 +12,9 @@ import torch
 
 from core.scoring.backends import make_scorer
 from core.scoring.base import Item
+from core.scoring.hardware import cpu_info
 from core.scoring.models import load_model
+from core.scoring.precision import Precision
 from core.scoring.packed import attention
 from core.scoring.packed.attention import KEY_ALIGN, MIN_ROOT, Segment, plan_attention
 from core.scoring.packed.forward import supports
@@ -94,12 +96,19 @@ def test_long_decode_of_many_prompts_equals_plain_greedy(tiny_causal_dir):
         np.testing.assert_allclose(d.logprobs, logps, atol=TOL, rtol=2e-6)
 
 
+def onednn_bf16_kernels() -> bool:
+    """oneDNN's bf16 products (and weight prepacking) need AVX-512 (BW/VL) or AVX-NE-CONVERT."""
+    return "avx512bw" in cpu_info().usable or "avx_ne_convert" in cpu_info().usable
+
+
 def test_prepacked_bf16_weights_give_the_same_bits(tiny_causal_dir):
+    if not onednn_bf16_kernels():
+        pytest.skip(f"oneDNN bf16 weight prepacking needs AVX-512BW or AVX-NE-CONVERT; this CPU is {cpu_info().kind} "
+                    "(test_without_onednn_bf16_the_weights_are_used_as_they_are checks what happens there)")
     lm = load_model(str(tiny_causal_dir), dtype="bfloat16", device="cpu")
     stops = {lm.tokenizer.eos_token_id}
     scorer = make_scorer(lm, stops, batch_tokens=200)
-    if not scorer.decoder._packed:
-        pytest.skip("this torch build has no oneDNN weight prepacking")
+    assert scorer.decoder._packed, "this CPU has oneDNN bf16 kernels: the weights must be prepacked"
     items = random_items(len(lm.tokenizer), False, seed=6)
     prompts = [Item(it.prefix, it.body) for it in items]
     with_packing = scorer.score(items), scorer.decode(prompts, 12)
@@ -107,6 +116,18 @@ def test_prepacked_bf16_weights_give_the_same_bits(tiny_causal_dir):
     without = scorer.score(items), scorer.decode(prompts, 12)
     assert all(np.array_equal(a, b) for a, b in zip(with_packing[0], without[0]))
     assert all(a.tokens == b.tokens and np.array_equal(a.logprobs, b.logprobs) for a, b in zip(with_packing[1], without[1]))
+
+
+def test_without_onednn_bf16_the_weights_are_used_as_they_are(tiny_causal_dir):
+    if onednn_bf16_kernels():
+        pytest.skip(f"this CPU ({cpu_info().kind}) has oneDNN bf16 kernels: its prepacking is tested above")
+    lm = load_model(str(tiny_causal_dir), dtype="bfloat16", device="cpu")
+    scorer = make_scorer(lm, {lm.tokenizer.eos_token_id}, batch_tokens=200)
+    assert scorer.decoder._packed == {}  # no reordered copy: nn.Linear's own bf16 product
+    items = random_items(len(lm.tokenizer), False, seed=6)
+    reference = make_scorer(lm, {lm.tokenizer.eos_token_id}, packed=False).score(items)
+    for got, ref in zip(scorer.score(items), reference):
+        assert np.abs(np.exp(got.mean()) - np.exp(ref.mean())) < 0.02
 
 
 def test_bf16_packed_scores_stay_close_to_fp32(tiny_causal_dir):
@@ -121,19 +142,53 @@ def test_bf16_packed_scores_stay_close_to_fp32(tiny_causal_dir):
         assert np.abs(probs - ref).mean() < 0.02, packed_path
 
 
-def test_mixed_decodes_in_fp32_and_scores_with_bf16_weights(tiny_causal_dir):
-    """`--dtype mixed`: greedy answers exactly as the fp32 model gives them, teacher forcing by a
-    bf16 copy of the weights (bf16-close to fp32), the fp32 model itself left untouched."""
-    lm = load_model(str(tiny_causal_dir), dtype="mixed", device="cpu")
-    stops = {lm.tokenizer.eos_token_id}
-    scorer = make_scorer(lm, stops)
+def mixed_scorer(tiny_causal_dir, scoring: str):
+    """The tiny model loaded for `--dtype mixed`, with teacher forcing in `scoring` whatever this
+    CPU's own choice is (the mechanism is the same on every CPU; only the choice differs)."""
+    lm = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
+    lm.run = Precision("float32", scoring=scoring)
+    return lm, make_scorer(lm, {lm.tokenizer.eos_token_id})
+
+
+@pytest.mark.parametrize("scoring", ["bfloat16", "int8"])
+def test_mixed_decodes_in_fp32_and_scores_in_the_reduced_precision(tiny_causal_dir, scoring):
+    """`--dtype mixed`: greedy answers exactly as the fp32 model gives them; teacher forcing by a
+    bf16 copy of the weights or through int8 products of them (close to fp32), the fp32 model
+    itself left untouched."""
+    lm, scorer = mixed_scorer(tiny_causal_dir, scoring)
     assert type(scorer).__name__ == "PackedScorer" and not scorer.p0_from_decode
-    assert scorer.scoring.dtype == torch.bfloat16 and next(lm.model.parameters()).dtype == torch.float32
+    assert next(lm.model.parameters()).dtype == torch.float32 and scorer.decoder._int8 == {}
+    if scoring == "bfloat16":
+        assert scorer.scoring.dtype == torch.bfloat16
+    else:
+        assert scorer.scoring.dtype == torch.float32 and scorer.scoring._int8
+        assert len(scorer.scoring._int8) == 7 * lm.model.config.num_hidden_layers  # every projection, not the head
     items = random_items(len(lm.tokenizer), False, seed=9)
     probs = np.array([np.exp(g.mean()) for g in scorer.score(items)])
     ref = np.array([np.exp(plain_logprobs(lm.model, item, False).mean()) for item in items])
     assert np.abs(probs - ref).mean() < 0.02
-    assert_decodes_like_plain(lm, scorer, items, stops, 6)
+    assert_decodes_like_plain(lm, scorer, items, {lm.tokenizer.eos_token_id}, 6)
+
+
+def test_mixed_on_this_cpu_uses_its_fast_reduced_precision(tiny_causal_dir):
+    lm = load_model(str(tiny_causal_dir), dtype="mixed", device="cpu")
+    expected = "mixed-bfloat16" if cpu_info().fast_bf16 else "mixed-int8"
+    assert lm.precision == expected, (cpu_info().kind, lm.run.reason)
+    assert lm.run.reason and lm.dtype == torch.float32
+
+
+def test_int8_decodes_and_scores_through_int8_products(tiny_causal_dir):
+    lm = load_model(str(tiny_causal_dir), dtype="int8", device="cpu")
+    scorer = make_scorer(lm, {lm.tokenizer.eos_token_id})
+    assert lm.precision == "int8" and scorer.p0_from_decode and scorer.decoder._int8 and scorer.scoring is scorer.decoder
+    items = random_items(len(lm.tokenizer), False, seed=10)
+    got = np.array([np.exp(g.mean()) for g in scorer.score(items)])
+    ref = np.array([np.exp(plain_logprobs(lm.model, item, False).mean()) for item in items])
+    assert np.abs(got - ref).mean() < 0.02
+    decoded = scorer.decode([Item(it.prefix, it.body) for it in items], max_new_tokens=4)
+    forced = scorer.score([Item(it.prefix, it.body, tuple(d.tokens)) for it, d in zip(items, decoded)])
+    for d, f in zip(decoded, forced):  # the decode's own log-probs are the teacher-forced ones (same precision)
+        np.testing.assert_allclose(d.logprobs, f, atol=1e-4)
 
 
 def test_attention_groups_cover_every_row_once_with_little_padding():

@@ -25,6 +25,7 @@ from core.scoring.base import Decoded, Item, greedy_loop, prefix_chunks
 from core.scoring.packed.attention import KEY_ALIGN, PrefixBank, Segment, plan_attention
 from core.scoring.packed.decode_cache import CACHE_BLOCK, DecodeCache
 from core.scoring.packed.forward import PackedDecoder
+from core.scoring.precision import Precision
 
 BANK_BYTES = 2 << 30          # keys + values of the prefixes held at once
 DECODE_CACHE_BYTES = 4 << 30  # keys + values of the rows decoded together
@@ -50,19 +51,24 @@ def token_batches(order: Sequence[int], lengths: Sequence[int], budget: int, max
 class PackedScorer:
     """Decoder-only models through `core.scoring.packed.forward.PackedDecoder`."""
 
-    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int,
-                 score_autocast: torch.dtype | None = None):
+    def __init__(self, model, *, pad_id: int, stop_ids: set[int], batch_tokens: int, precision: Precision):
         self.model = model
-        self.decoder = PackedDecoder(model)
+        self.precision = precision
+        self.decoder = PackedDecoder(model, int8=precision.linear == "int8")
         self.device = self.decoder.device
         self.pad_id = pad_id
         self.stop_ids = torch.tensor(sorted(stop_ids), device=self.device)
         self.batch_tokens = batch_tokens
-        self.score_autocast = score_autocast
         self.dtype = next(model.parameters()).dtype
         # `--dtype mixed`: decode with the model as loaded, teacher-force with a copy of its weights
-        # in the scoring dtype (autocast would cast every weight again at every call: 2-3x slower)
-        self.scoring = self.decoder if score_autocast is None else PackedDecoder(copy.deepcopy(model).to(score_autocast))
+        # in the scoring precision (autocast would cast every weight again at every call: 2-3x
+        # slower), or through int8 products of the same weights
+        if precision.scoring is None:
+            self.scoring = self.decoder
+        elif precision.scoring == "int8":
+            self.scoring = PackedDecoder(model, int8=True)
+        else:
+            self.scoring = PackedDecoder(copy.deepcopy(model).to(getattr(torch, precision.scoring)))
         d = self.decoder
         per_token = 2 * len(d.layers) * d.kv_heads * d.head_dim * torch.finfo(self.dtype).bits // 8
         self.bank_tokens = max(batch_tokens, BANK_BYTES // per_token)
@@ -70,7 +76,7 @@ class PackedScorer:
 
     @property
     def p0_from_decode(self) -> bool:
-        return self.score_autocast is None
+        return self.precision.p0_from_decode
 
     def _tensor(self, values) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.long, device=self.device)

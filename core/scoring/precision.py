@@ -1,0 +1,118 @@
+"""What each `--dtype` means on this machine, and what `auto` picks there and why.
+
+    float32 / bfloat16 / float16  the weights in that type; decoding and teacher forcing in it
+    int8     every linear layer through int8 products (core.scoring.int8), decoding and teacher
+             forcing alike; the weights stay fp32 for everything else (CPU, packed path only)
+    mixed    fp32 weights and greedy decoding (the predictions are exactly the full-precision
+             model's), teacher forcing in the device's fast reduced precision: bf16 on GPUs and on
+             CPUs with AVX512-BF16, int8 on other x86 CPUs (packed path), fp32 where neither helps
+    auto     per device and CPU kind, the fastest choice whose PU ranks agree with plain fp32 at
+             Spearman >= 0.95 on the NIV2 benchmark pool (benchmarks/RESULTS.md): AUTO_CPU below
+
+Greedy decoding is what precision moves most (a prediction that flips changes every P_j of
+its instance), so every reduced choice states how its PU ranks and predictions agree with fp32
+in the README, as measured. `taskmap doctor` prints what this machine gets and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.scoring.hardware import CpuInfo, cpu_info
+
+# auto on CPU, by the kind of CPU the kernels see (core.scoring.hardware), for models the packed
+# path runs; measured on the NIV2 benchmark pool with SmolLM2-135M (benchmarks/RESULTS.md).
+AUTO_CPU = {
+    "AVX512-BF16": ("bfloat16", "bf16 products run ~2x fp32 here; PU Spearman 0.957 vs fp32, 10.1x plain"),
+    "AVX-512": ("mixed", "no bf16 units (bf16 would be ~4x slower than fp32); int8 products run ~3x fp32 and "
+                         "fp32 decoding keeps the predictions exact"),
+    "AVX2": ("mixed", "no bf16 units (bf16 runs ~3x slower than fp32); int8 products run ~2x fp32 and fp32 "
+                      "decoding keeps the predictions exact"),
+    "other": ("float32", "no fast reduced precision is known for this CPU"),
+}
+
+
+INT8_KINDS = ("AVX-512", "AVX2")  # x86 CPUs whose int8 kernels (fbgemm / oneDNN) were measured faster than fp32
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a model runs. weights: the dtype it is loaded in (decoding runs in it). linear:
+    "int8" when its linear layers run through int8 products. scoring: the teacher-forced passes'
+    precision when it differs from decoding's ("bfloat16", "float16" or "int8"), else None.
+    reason: why, in words (for `taskmap doctor` and manifests)."""
+
+    weights: str
+    linear: str = "native"
+    scoring: str | None = None
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        """What cache keys and manifests record: "float32", "bfloat16", "int8", "mixed-bfloat16"..."""
+        own = "int8" if self.linear == "int8" else self.weights
+        return f"mixed-{self.scoring}" if self.scoring else own
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.weights)
+
+    @property
+    def p0_from_decode(self) -> bool:
+        """Whether decoding and teacher forcing share a precision, so P_0 comes from the decode."""
+        return self.scoring is None
+
+
+def gpu_half() -> str:
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
+def resolve_precision(dtype: str, device: torch.device, *, packed: bool, cpu: CpuInfo | None = None) -> Precision:
+    """The Precision of `--dtype` on `device`. packed: whether the model runs through the packed
+    CPU path (Llama-family decoders), the only one with int8 products."""
+    if device.type != "cpu":
+        half = gpu_half() if device.type == "cuda" else "float32"
+        if dtype == "int8":
+            raise ValueError("--dtype int8 runs on CPUs only (int8 products of torch's x86 kernels)")
+        if dtype == "auto":
+            return Precision(half, reason=f"{device.type}: {half} is its fast precision")
+        if dtype == "mixed":
+            return Precision("float32", scoring=half if half != "float32" else None,
+                             reason=f"fp32 decoding, {half} teacher forcing")
+        return Precision(dtype, reason="asked for")
+    cpu = cpu or cpu_info()
+    if dtype == "int8":
+        problem = _int8_problem(packed)
+        if problem:
+            raise ValueError(f"--dtype int8: {problem}")
+        return Precision("float32", linear="int8", reason="asked for")
+    if dtype == "mixed":
+        return _mixed_on_cpu(cpu, packed)
+    if dtype == "auto":
+        choice, why = AUTO_CPU[cpu.kind]
+        if choice == "mixed":
+            mixed = _mixed_on_cpu(cpu, packed)
+            return Precision(mixed.weights, mixed.linear, mixed.scoring, f"{cpu.kind} CPU: {why}"
+                             if mixed.scoring else mixed.reason)
+        return Precision(choice, reason=f"{cpu.kind} CPU: {why}")
+    return Precision(dtype, reason="asked for")
+
+
+def _mixed_on_cpu(cpu: CpuInfo, packed: bool) -> Precision:
+    if cpu.fast_bf16:
+        return Precision("float32", scoring="bfloat16", reason=f"{cpu.kind} CPU: fp32 decoding, bf16 teacher forcing")
+    problem = _int8_problem(packed) if cpu.kind in INT8_KINDS else "int8 products were not measured faster on it"
+    if problem is None:
+        return Precision("float32", scoring="int8", reason=f"{cpu.kind} CPU (no fast bf16): fp32 decoding, "
+                                                           "int8 teacher forcing")
+    return Precision("float32", reason=f"{cpu.kind} CPU has no fast bf16 and {problem}: fp32 throughout")
+
+
+def _int8_problem(packed: bool) -> str | None:
+    from core.scoring.int8 import available
+
+    if not packed:
+        return "int8 products are used by the packed CPU path only (Llama-family decoders)"
+    return available()
