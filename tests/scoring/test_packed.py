@@ -14,10 +14,10 @@ from core.scoring.backends import make_scorer
 from core.scoring.base import Item
 from core.scoring.hardware import cpu_info
 from core.scoring.models import load_model
-from core.scoring.precision import Precision
 from core.scoring.packed import attention
 from core.scoring.packed.attention import KEY_ALIGN, MIN_ROOT, Segment, plan_attention
 from core.scoring.packed.forward import supports
+from core.scoring.precision import Precision
 from tests.scoring.reference import TOL, plain_greedy, plain_logprobs, random_items
 
 
