@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from benchmarks.plain import plain_score_task
 from core.config import ScoreConfig
 from core.data.loaders import load_tasks
 from core.scoring.engine import Engine
+from core.scoring.hardware import cpu_info
 from core.scoring.packs import make_packs
 from core.scoring.uncertainty import task_scores
 
@@ -60,13 +60,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtypes", nargs="+", default=["auto", "mixed"],
-                        help="engine precisions to time (auto = bf16 where supported; mixed = fp32 decode, bf16 scoring)")
+                        help="engine precisions to time (see README: Precision; `taskmap doctor` says what auto and "
+                             "mixed are on this machine); the same precision asked twice is timed once")
     parser.add_argument("--skip-plain", action="store_true", help="time the engine only (e.g. large pools on a GPU)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
     tasks = load_tasks(args.tasks).tasks[: args.limit]
-    result = {"tasks": len(tasks), "n": args.n, "k": args.k, "cpu": platform.processor() or platform.machine(),
+    cpu = cpu_info()
+    result = {"tasks": len(tasks), "n": args.n, "k": args.k, "cpu": cpu.model, "cpu_kind": cpu.kind,
+              "cpu_flags": " ".join(sorted(cpu.usable)), "kernel_caps": " ".join(f"{k}={v}" for k, v in cpu.caps),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "bf16_gflops_before": matmul_gflops(torch.bfloat16), "fp32_gflops_before": matmul_gflops(torch.float32)}
 
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
                              dtype=dtype)
         t0 = time.perf_counter()
         engine = Engine(config, cache_dir=Path(tempfile.mkdtemp(prefix="taskmap-bench-")))
+        if engine.loaded.precision in engines:
+            continue
         _ = engine.scorer  # load the weights now, so loading is not counted as scoring
         engines[engine.loaded.precision] = engine
         result[f"engine[{engine.loaded.precision}]_load_s"] = round(time.perf_counter() - t0, 1)

@@ -14,7 +14,15 @@ model (scoring's scorers and models, loop's training and evaluation), inside the
 dashboard uses the rest without loading torch.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# fp32 matrix products whose bits do not depend on the number of threads (MKL's conditional
+# numerical reproducibility), so a pack scored by a 1-thread Ray actor equals the same pack
+# scored by a 2-thread process (without it, MKL's sgemm splits some shapes differently and a
+# quarter of the log-probs differ in their last bits). Read when MKL starts: set before torch.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 # Bump when a change alters any score the engine writes: it is part of every cache key,
 # so old cached results are never mixed with new ones.

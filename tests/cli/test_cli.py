@@ -85,3 +85,27 @@ def test_help_explains_every_option():
         for action in sub[name]._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{name} {action.option_strings} has no help text"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--workers", "999"], "needs 999 CPUs"),
+    (["--ray-address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),
+    (["--backend", "nosuch"], "unknown scoring backend 'nosuch'"),
+])
+def test_scale_out_and_backend_options_that_cannot_work_exit_2_in_one_line(options, message, tiny_causal_dir,
+                                                                          tmp_path, capsys):
+    cache = tmp_path / "cache"
+    code = main(["score", "builtin", "--limit", "2", "--model", str(tiny_causal_dir), "--out", str(tmp_path / "out"),
+                 "--cache-dir", str(cache), *TINY, *options])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: ") and message in err[-1]
+    assert not (tmp_path / "out").exists()
+    assert not list(cache.glob("scores/*/shards/*.parquet"))  # nothing computed, nothing cached
+
+
+def test_doctor_says_what_auto_picks_here(capsys):
+    assert main(["doctor", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    from core.scoring.hardware import cpu_info
+
+    assert cpu_info().kind in out and "--dtype auto" in out and "GFLOP/s" in out and "vLLM" in out and "Ray" in out
