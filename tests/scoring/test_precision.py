@@ -45,6 +45,12 @@ def test_auto_and_mixed_on_each_cpu_kind(kind, packed, auto, mixed):
     assert resolve_precision("float32", CPU, packed=packed, cpu=cpu).name == "float32"
 
 
+def test_a_mixed_precision_can_be_named_whatever_the_cpu():
+    for kind in ("AVX512-BF16", "AVX2"):
+        assert resolve_precision("mixed-int8", CPU, packed=True, cpu=fake_cpu(kind)).name == "mixed-int8"
+        assert resolve_precision("mixed-bfloat16", CPU, packed=True, cpu=fake_cpu(kind)).name == "mixed-bfloat16"
+
+
 def test_int8_is_for_the_packed_cpu_path_only():
     run = resolve_precision("int8", CPU, packed=True, cpu=fake_cpu("AVX2"))
     assert (run.name, run.weights, run.linear, run.p0_from_decode) == ("int8", "float32", "int8", True)
