@@ -205,6 +205,41 @@ class TestTinyModel:
         np.testing.assert_allclose(vllm_tasks["pp"], torch_tasks["pp"], atol=PROB_TOL)
 
 
+@pytest.fixture(scope="class")
+def vllm_tiny_bf16(tiny_vllm_dir):
+    from core.scoring.hardware import cpu_info
+
+    _require_vllm()
+    if not cpu_info().fast_bf16:
+        pytest.skip(f"bf16 is emulated on this CPU ({cpu_info().kind}): the vLLM backend runs it in fp32 here")
+    lm = load_model(str(tiny_vllm_dir), dtype="bfloat16", device="cpu")
+    scorer = make_scorer(lm, {lm.tokenizer.eos_token_id}, backend="vllm")
+    yield lm, scorer
+    scorer.close()
+
+
+class TestTinyModelBf16:
+    def test_bf16_rescores_p0_and_stays_within_002_of_torch(self, vllm_tiny_bf16, tiny_vllm_dir, tmp_path,
+                                                          monkeypatch):
+        """bf16: decode and prefill numerics differ, so P_0 is teacher-forced like every P_j; P_j
+        within 0.02 of the torch backend's bf16 wherever both predicted the same answer."""
+        _lm, scorer = vllm_tiny_bf16
+        assert not scorer.p0_from_decode
+        real = backends.get("vllm")
+        monkeypatch.setitem(backends._REGISTRY, "vllm", dataclasses.replace(
+            real, build=lambda loaded, stop_ids, batch_tokens=0, **o: Shared(scorer, set(stop_ids))))
+        tasks = load_tasks("builtin").tasks[:3]
+        config = ScoreConfig(model=str(tiny_vllm_dir), **{**SMALL, "dtype": "bfloat16"})
+        expected = Engine(config, cache_dir=tmp_path).score(tasks)
+        got = Engine(dataclasses.replace(config, backend="vllm"), cache_dir=tmp_path).score(tasks)
+        keys = ["task_id", "instance_id", "perturbation"]
+        a = expected.sequences.sort_values(keys).reset_index(drop=True)
+        b = got.sequences.sort_values(keys).reset_index(drop=True)
+        same = a["prediction"] == b["prediction"]
+        assert same.mean() >= 0.5, f"only {same.mean():.2f} of bf16 predictions agree"
+        np.testing.assert_allclose(b["prob"][same], a["prob"][same], atol=0.02)
+
+
 def _assert_same_tables(expected, got) -> None:
     """Identical greedy predictions, P_j within PROB_TOL, PU ranks equal."""
     keys = ["task_id", "instance_id", "perturbation"]
