@@ -16,7 +16,7 @@ the answer positions of prefix + body + answer. The vLLM version goes into the c
 ("vllm-0.32.0"), so results of the two backends are never mixed.
 
 Settings (environment, read when the worker starts): TASKMAP_VLLM_KV_GIB (KV cache, GiB;
-default 2 on CPU, vLLM's own share of GPU memory on GPUs), TASKMAP_VLLM_THREADS (CPU threads;
+default 2 on CPU, whole GiB there; on GPUs vLLM's own share of the free memory unless set), TASKMAP_VLLM_THREADS (CPU threads;
 default torch's), TASKMAP_VLLM_TIMEOUT (seconds one request may take; default 3600). vLLM's
 caches, temporary files and the worker's log live under `core.io.cache_root()/vllm/`.
 """
@@ -28,6 +28,7 @@ import functools
 import importlib.util
 import io
 import json
+import math
 import os
 import select
 import signal
@@ -331,7 +332,8 @@ def _prune(logs: Path, keep: int) -> None:
 
 
 def _gib_text(gib: float) -> str:
-    return str(int(gib)) if float(gib).is_integer() else str(gib)
+    """VLLM_CPU_KVCACHE_SPACE takes whole GiB."""
+    return str(max(1, math.ceil(float(gib))))
 
 
 def _torch_threads() -> int:
