@@ -38,6 +38,13 @@ def tiny_causal_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_vllm_dir(tmp_path_factory) -> Path:
+    """The tiny Llama with head_dim 32, which vLLM's CPU attention accepts."""
+    from tests.tiny_models import tiny_vllm_causal
+    return tiny_vllm_causal(tmp_path_factory.mktemp("tiny-llama-hd32"))
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import tiny_gpt2
     return tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))

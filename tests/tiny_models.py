@@ -38,14 +38,18 @@ def tiny_tokenizer(chat: bool = True):
     return fast
 
 
-def tiny_causal(path: Path, *, chat: bool = True, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
+def tiny_causal(path: Path, *, chat: bool = True, seed: int = 0, layers: int = 2, hidden: int = 64,
+                head_dim: int | None = None) -> Path:
+    """A tiny Llama: 4 heads of hidden / 4 (16) by default; `head_dim` sets their size apart from
+    the hidden size (vLLM's CPU attention takes 32 at the smallest: see tiny_vllm_causal)."""
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     tok = tiny_tokenizer(chat)
     torch.manual_seed(seed)
+    extra = {"head_dim": head_dim} if head_dim else {}
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         max_position_embeddings=2048, tie_word_embeddings=True, **extra,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     model = LlamaForCausalLM(config)
     _sharpen(model)
@@ -53,6 +57,12 @@ def tiny_causal(path: Path, *, chat: bool = True, seed: int = 0, layers: int = 2
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def tiny_vllm_causal(path: Path, seed: int = 0) -> Path:
+    """tiny_causal with heads of size 32, the smallest vLLM's CPU attention runs (its sizes: 32,
+    64, 80, 96, 112, 128, 160, 192, 224, 256, 512); tiny_causal's 16 is what it rejects."""
+    return tiny_causal(path, seed=seed, head_dim=32)
 
 
 def tiny_qwen2(path: Path, seed: int = 0) -> Path:

