@@ -18,8 +18,8 @@ import streamlit as st
 from core.config import RegionRule
 from core.figures.map import map_figure
 
-from . import data
-from .widgets import MAP_SELECTION, filter_tasks
+from . import data, state
+from .filters import filter_tasks, selection_table
 
 
 @st.cache_resource(max_entries=12, show_spinner="drawing the map…")
@@ -41,25 +41,28 @@ def map_for(table_path: Path, rule: RegionRule, *, kinds=(), categories=(), sear
 def _store_selection(chart_key: str) -> None:
     event = st.session_state.get(chart_key)
     points = event["selection"]["points"] if event else []
-    st.session_state[MAP_SELECTION] = selected_task_ids(points)
+    state.set_map_selection(selected_task_ids(points))
 
 
 def selectable_map(figure: go.Figure, key: str = "task_map") -> None:
     """Draw the map with box, lasso and click selection. A changed selection is stored as task
-    ids (from each point's customdata[0]) in st.session_state["map_selection"], where the
-    other pages (Curate, Task detail) pick it up."""
+    ids (from each point's customdata[0]) under state.MAP_SELECTION, where the other pages
+    (Curate, Task detail) pick it up."""
     st.plotly_chart(figure, key=key, on_select=lambda: _store_selection(key),
                     selection_mode=("box", "lasso", "points"), theme=None,
                     config={"displaylogo": False, "scrollZoom": False})
 
 
-def selection_table(tasks: pd.DataFrame, task_ids: list[str]) -> pd.DataFrame:
-    """The selected tasks' rows, in selection order (ids not in `tasks` are left out)."""
-    if not task_ids:
-        return tasks.iloc[0:0]
-    indexed = tasks.drop_duplicates("task_id").set_index("task_id")
-    present = [t for t in task_ids if t in indexed.index]
-    return indexed.loc[present].reset_index()
+SELECTION_COLUMNS = {"task_id": st.column_config.TextColumn("task_id"), "kind": None, "category": None,
+                     "region": None, "pu": st.column_config.NumberColumn("PU", format="%.4f"),
+                     "pp": st.column_config.NumberColumn("PP", format="%.3f"),
+                     "perplexity": st.column_config.NumberColumn(format="%.2f"), "n_instances": None}
+
+
+def selection_frame(tasks: pd.DataFrame, task_ids: list[str]) -> pd.DataFrame:
+    """The selected tasks as the table under the map shows them: only its columns, in
+    selection order."""
+    return selection_table(tasks, task_ids, columns=list(SELECTION_COLUMNS))
 
 
 def selected_task_ids(points: Iterable[Mapping]) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from core.config import RegionRule
 from core.loop.policies import SelectionRequest, select
 from core.taskmap.regions import assign_regions, region_counts
-from tests.dashboard.helpers import assert_clean, chart_points, charts, metric_values, texts
+from tests.dashboard.helpers import assert_clean, chart_points, charts, metric_values, shown, texts
 
 
 def test_map_shows_regions_counts_and_points(app, home):
@@ -33,7 +33,7 @@ def test_rule_controls_recolour_the_map(app, home):
     points = chart_points(charts(app)[0])
     assert len(points[f"ambiguous ({round(0.4 * len(home.tasks))})"]) == round(0.4 * len(home.tasks))
     # the rule is shared: Policies sees the same regions
-    app.switch_page("pages/policies.py").run()
+    app.switch_page("views/policies.py").run()
     assert app.session_state["rule_ambiguous_frac"] == 0.4
     assert app.slider(key="rule_ambiguous_frac__widget").value == 0.4
 
@@ -48,7 +48,7 @@ def test_threshold_rule_and_invalid_rule(app, home):
     app.radio(key="rule_method__widget").set_value("rank").run()
     app.slider(key="rule_ambiguous_frac__widget").set_value(0.6).run()
     app.slider(key="rule_easy_frac__widget").set_value(0.6).run()
-    assert any("Region rule not applied" in e.value for e in app.error)
+    assert any("Region rule not applied" in shown(e.value) for e in app.error)
     assert metric_values(app)["ambiguous"] == str(region_counts(home.tasks["region"])["ambiguous"])
 
 
@@ -104,7 +104,7 @@ def test_broken_table_shows_a_message_not_a_traceback(app, home):
     (home.scored_set / "tasks.parquet").write_bytes(b"not parquet")
     app.run()
     assert not app.exception
-    assert any("Could not show the task map" in e.value for e in app.error)
+    assert any("Could not show the task map" in shown(e.value) for e in app.error)
 
 
 def test_no_scored_set_explains_what_to_do(app, home, tmp_path, monkeypatch):
@@ -147,7 +147,7 @@ def test_task_detail_explains_the_task(app, home):
 
 def test_task_detail_picks_any_task(app, home):
     app.run()
-    app.switch_page("pages/task_detail.py").run()
+    app.switch_page("views/task_detail.py").run()
     app.selectbox(key="detail_task__widget").set_value("taskmap028_word_count").run()
     assert_clean(app)
     assert "taskmap028_word_count" in texts(app)
@@ -155,7 +155,7 @@ def test_task_detail_picks_any_task(app, home):
 
 def test_policies_pick_highlight_and_compare(app, home):
     app.run()
-    app.switch_page("pages/policies.py").run()
+    app.switch_page("views/policies.py").run()
     assert_clean(app)
     expected = select(home.tasks, SelectionRequest("uncertainty", 8))
     picks = app.dataframe[0].value
@@ -185,13 +185,13 @@ def test_policies_pick_highlight_and_compare(app, home):
 
 def test_policy_quota_and_shortfall(app, home):
     app.run()
-    app.switch_page("pages/policies.py").run()
+    app.switch_page("views/policies.py").run()
     app.selectbox(key="pa_policy").set_value("difficult").run()
     app.number_input(key="pa_n").set_value(20).run()
     assert_clean(app)
     expected = select(home.tasks, SelectionRequest("difficult", 20))
     assert expected.shortfall > 0
-    assert any("fewer task(s) than asked" in w.value for w in app.warning)
+    assert any("fewer task(s) than asked" in shown(w.value) for w in app.warning)
     app.radio(key="pa_quota").set_value("fixed share").run()
     app.slider(key="pa_share").set_value(1.0).run()
     picks = app.dataframe[0].value
@@ -200,7 +200,7 @@ def test_policy_quota_and_shortfall(app, home):
 
 def test_overview_counts(app, home):
     app.run()
-    app.switch_page("pages/overview.py").run()
+    app.switch_page("views/overview.py").run()
     assert_clean(app)
     metrics = metric_values(app)
     assert metrics == {"scored sets": "1", "runs": "6", "curated subsets": "0"}
