@@ -8,6 +8,7 @@ selection: a changed figure is a new chart to Streamlit, which would drop the se
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -28,7 +29,15 @@ def _cached_map(table_path: str, mtime: float, size: int, rule_key: tuple, kinds
     rule = RegionRule(**dict(rule_key))
     tasks = data.tasks_with_rule(Path(table_path), rule)
     shown = filter_tasks(tasks, kinds, categories, search)
-    return map_figure(tasks, rule, shown=shown, highlight=highlight or None, title=title), len(shown)
+    fig = map_figure(tasks, rule, shown=shown, highlight=highlight or None, title=title)
+    # What Streamlit's chart would otherwise change right after drawing (each change is a redraw of
+    # every point): the hover and click modes it forces on a selectable chart, and, through
+    # datarevision, a second look at the data when it re-applies its theme (with a datarevision that
+    # stays the same, Plotly.react takes the arrays as unchanged). A changed figure is a new chart.
+    fig.update_layout(hovermode="closest", clickmode="event",
+                      datarevision=hashlib.sha1(repr((table_path, mtime, size, rule_key, kinds, categories, search,
+                                                          highlight, title)).encode()).hexdigest()[:16])
+    return fig, len(shown)
 
 
 def map_for(table_path: Path, rule: RegionRule, *, kinds=(), categories=(), search: str = "",

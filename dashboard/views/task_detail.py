@@ -40,7 +40,8 @@ def show() -> None:
     task_id = pickers.task_picker(tasks)
     row = tasks.set_index("task_id").loc[task_id]
 
-    st.markdown(f"### {code(task_id)} {region_badge(row['region'])}", unsafe_allow_html=True)
+    st.markdown(f'<div class="task-title" style="font-size:1.5rem;font-weight:600;margin:0.25rem 0 0.5rem">'
+                f"{code(task_id)} {region_badge(row['region'])}</div>", unsafe_allow_html=True)
     cats = row.get("categories")
     cats = list(cats) if cats is not None and len(cats) else [row.get("category", "")]
     st.caption(f"{escape(row.get('kind', ''))} · {listing(cats)} · {escape(info.name)}")
