@@ -110,11 +110,11 @@ def task_map_figure(tasks: pd.DataFrame, rule: RegionRule = RegionRule(), *, tit
     x_range, y_range = (0.0, x_max), (0.0, 1.02)
     marked = set(highlight or ())
     large = len(tasks) > WEBGL_ABOVE
-    scatter = go.Scattergl if large else go.Scatter
     dtype = np.float32 if large else float
-    fig = go.Figure()
+    traces: list = []
+    annotations = []
     if shade and len(whole) >= 3:
-        fig.add_trace(region_shading(whole, rule, x_range, y_range))
+        traces.append(region_shading(whole, rule, x_range, y_range).to_plotly_json())
     size = 9 if len(tasks) < 500 else (6 if len(tasks) < 5000 else 3)
     regions = tasks["region"].to_numpy()
     for region in REGIONS:
@@ -129,23 +129,25 @@ def task_map_figure(tasks: pd.DataFrame, rule: RegionRule = RegionRule(), *, tit
                           opacity=np.where(chosen, 1.0, 0.35), line=dict(width=np.where(chosen, 2, 0), color="black"))
         else:
             marker = dict(color=REGION_COLORS[region], size=size, opacity=0.85, line=dict(width=0))
-        # built unvalidated: the arrays are already what Plotly wants, and validating 50K rows costs more
-        # than drawing them
-        fig.add_trace(scatter(x=x, y=y, mode="markers", name=f"{region} ({int(sel.sum())})", marker=marker,
-                              **point_data(rows, region, detailed=not large), _validate=False))
+        traces.append(dict(type="scattergl" if large else "scatter", x=x, y=y, mode="markers",
+                           name=f"{region} ({int(sel.sum())})", marker=marker,
+                           **point_data(rows, region, detailed=not large)))
         if region != "other":
-            fig.add_annotation(x=float(np.median(x)), y=float(np.median(y)), text=f"<b>{region}</b>",
-                               showarrow=False, yshift=18, font=dict(size=16, color=REGION_COLORS[region]),
-                               bgcolor="rgba(255,255,255,0.75)")
-    fig.update_layout(
+            annotations.append(dict(x=float(np.median(x)), y=float(np.median(y)), text=f"<b>{region}</b>",
+                                    showarrow=False, yshift=18, font=dict(size=16, color=REGION_COLORS[region]),
+                                    bgcolor="rgba(255,255,255,0.75)"))
+    layout = go.Layout(
         title=None if title is None else plotly_text(title), height=height, template="plotly_white",
-        dragmode="select", legend=dict(title="region (tasks)", orientation="h", y=-0.15),
+        dragmode="select", legend=dict(title="region (tasks)", orientation="h", y=-0.15), annotations=annotations,
         xaxis=dict(title="prompt uncertainty (cube-root scale)", range=list(x_range),
                    tickvals=tickvals, ticktext=ticktext, zeroline=False),
         yaxis=dict(title="prediction probability", range=list(y_range), zeroline=False),
         margin=dict(l=60, r=20, t=60 if title else 20, b=60),
     )
-    return fig
+    # The point traces are built without Plotly's validation: their arrays are already what Plotly
+    # wants, and validating (and copying) 50,000 rows costs more than drawing them. The layout is
+    # validated (it is small, and resolves the template).
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 def map_figure(tasks: pd.DataFrame, rule: RegionRule = RegionRule(), *, shown: pd.DataFrame | None = None,
