@@ -1,9 +1,16 @@
 """The task map as pages draw it: a cached figure and box/lasso selection mapped to task ids.
 
-Building the figure of a large set costs more than a rerun should (hover text per point,
-region shading), so it is cached by (table path, mtime, rule, filters, highlight); a rerun
-with nothing changed reuses the same figure object. The figure never depends on the current
-selection: a changed figure is a new chart to Streamlit, which would drop the selection.
+What keeps a 50,000-task map quick (benchmarks/dashboard_50k.py, benchmarks/RESULTS.md):
+  * the figure is built once per (table file version, rule, filters, highlight) and cached as an
+    object; a rerun with nothing changed reuses it (Streamlit still serializes it, ~0.1 s at 50K);
+  * core.figures.map sends WebGL points with float32 coordinates and a short hover (2 MB at 50K
+    instead of 7 MB), built without Plotly's validation;
+  * the chart sets the hover and click modes Streamlit would otherwise change right after drawing,
+    and a datarevision, so Streamlit's re-theming after mount does not make Plotly re-read the data;
+  * on the Task map, the chart and the selected-tasks table are one st.fragment: a selection reruns
+    only them, not the page (see views/task_map.py).
+The figure never depends on the current selection: a changed figure is a new chart to Streamlit,
+which would drop the selection.
 """
 
 from __future__ import annotations
