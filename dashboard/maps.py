@@ -54,6 +54,18 @@ def map_for(table_path: Path, rule: RegionRule, *, kinds=(), categories=(), sear
                        tuple(categories), search.strip(), tuple(sorted(highlight)), title)
 
 
+def prefetch_chart_code():
+    """Put a tiny empty chart on the page and remove it again (`.empty()` on what this returns):
+    the browser loads Plotly's code (≈5 MB, loaded on a page's first chart) as soon as the chart
+    arrives, so a page that draws its chart after seconds of work (the map of a large set the
+    first time) does not start loading that code only then."""
+    slot = st.empty()
+    slot.plotly_chart(go.Figure(layout=dict(height=10, margin=dict(l=0, r=0, t=0, b=0),
+                                            xaxis=dict(visible=False), yaxis=dict(visible=False))),
+                      key="prefetch_chart_code", theme=None, config={"displayModeBar": False, "staticPlot": True})
+    return slot
+
+
 def _store_selection(chart_key: str) -> None:
     event = st.session_state.get(chart_key)
     points = event["selection"]["points"] if event else []

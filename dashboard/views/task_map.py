@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import data, nav, state
-from dashboard.maps import SELECTION_COLUMNS, map_for, selectable_map, selection_frame
+from dashboard.maps import SELECTION_COLUMNS, map_for, prefetch_chart_code, selectable_map, selection_frame
 from dashboard.text import escape
 from dashboard.widgets import pickers, rules
 from dashboard.widgets.common import page_guard
@@ -48,9 +48,11 @@ def draw_map_and_selection(view: pickers.MapView, rule) -> None:
 
 
 def show() -> None:
+    prefetch = prefetch_chart_code()  # Plotly's code loads while the page does the work below
     info = pickers.scored_set_picker()
     rule = rules.rule_controls()
     if info is None:
+        prefetch.empty()
         return
     view = pickers.map_filters(info)
     tasks = data.tasks_with_rule(view.table_path, rule)
@@ -60,6 +62,7 @@ def show() -> None:
                f"rule: {rule.method}{shares}")
     rules.region_metrics(tasks["region"], total=len(tasks))
     map_and_selection(view, rule)
+    prefetch.empty()
 
 
 with page_guard("the task map"):
