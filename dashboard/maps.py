@@ -8,7 +8,8 @@ What keeps a 50,000-task map quick (benchmarks/dashboard_50k.py, benchmarks/RESU
   * the chart sets the hover and click modes Streamlit would otherwise change right after drawing,
     and a datarevision, so Streamlit's re-theming after mount does not make Plotly re-read the data;
   * on the Task map, the chart and the selected-tasks table are one st.fragment: a selection reruns
-    only them, not the page (see views/task_map.py).
+    only them, not the page (see views/task_map.py);
+  * prefetch_chart_code has the browser load Plotly's code while the server still works.
 The figure never depends on the current selection: a changed figure is a new chart to Streamlit,
 which would drop the selection.
 """
