@@ -1,8 +1,9 @@
-"""taskmap's Streamlit dashboard (entry point: dashboard/app.py).
+"""taskmap's Streamlit dashboard (entry point: dashboard/app.py; pages: views/*.py, listed in nav.py).
 
 Modules: paths (project home, allowed roots), data (cached reads of result tables and run
-directories), figures (Plotly builders, no Streamlit), maps (the cached, selectable task map),
-widgets (shared controls and the live run view), curation (Curate table and saved subsets),
-jobs (starting and watching workers), text (task text as safe HTML). Pages live in pages/.
-Nothing here imports torch or transformers.
+directories), maps (the cached, selectable task map), filters (the map's filters and a
+selection's rows), state (every session key, and the hand-offs between pages), widgets/ (shared
+controls: rule, pickers, task sources, config forms, run views), curation (Curate table and saved
+subsets), jobs (starting and watching workers), text (task data escaped for Markdown/HTML).
+Figures come from core.figures. Nothing here imports torch or transformers.
 """

@@ -119,12 +119,13 @@ def tasks_with_rule(table_path: Path, rule: RegionRule) -> pd.DataFrame:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _categories(path: str, mtime: float, size: int) -> list[str]:
-    tasks = pd.read_parquet(path, columns=None)
+    names = pq.read_schema(path).names
+    tasks = pd.read_parquet(path, columns=[c for c in ("categories", "category") if c in names])
     if "categories" in tasks:
-        flat = pd.Series([c for cats in tasks["categories"] if cats is not None for c in cats], dtype=object)
+        flat = tasks["categories"].explode().dropna()
         if len(flat):
-            return sorted(flat.unique().tolist())
-    return sorted(tasks.get("category", pd.Series(dtype=object)).dropna().unique().tolist())
+            return sorted(flat.astype(str).unique().tolist())
+    return sorted(tasks.get("category", pd.Series(dtype=object)).dropna().astype(str).unique().tolist())
 
 
 def categories(table_path: Path) -> list[str]:

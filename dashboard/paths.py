@@ -24,7 +24,18 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 class PathNotAllowed(ValueError):
-    """A typed path outside the allowed roots (the message says which roots are allowed)."""
+    """A typed path outside the allowed roots: `typed` is what was typed, `roots` the allowed
+    roots (the message names them and says how to add one)."""
+
+    def __init__(self, typed: str, roots: list[Path] | None = None):
+        self.typed, self.roots = typed, list(roots or [])
+        listed = "".join(f"\n- {root}" for root in self.roots)
+        super().__init__(f"{typed!r} is outside the folders this dashboard may read. Allowed:{listed}\n\n"
+                         f"{ADD_ROOT_HINT}" if typed else "no path given")
+
+
+ADD_ROOT_HINT = ("Move the files under one of them, or restart the dashboard with the folder added to "
+                 f"TASKMAP_ALLOWED_DIRS (separate several with {os.pathsep!r}).")
 
 
 def project_home() -> Path:
@@ -72,17 +83,13 @@ def confine(text: str | os.PathLike) -> Path:
     """
     raw = str(text).strip()
     if not raw:
-        raise PathNotAllowed("no path given")
+        raise PathNotAllowed("", allowed_roots())
     path = Path(raw).expanduser()
     if not path.is_absolute():
         path = project_home() / path
     resolved = path.resolve()
     if not is_allowed(resolved):
-        roots = "\n".join(f"- `{root}`" for root in allowed_roots())
-        raise PathNotAllowed(
-            f"`{raw}` is outside the folders this dashboard may read. Allowed:\n{roots}\n\n"
-            "Move the files under one of them, or restart the dashboard with the folder added to "
-            "`TASKMAP_ALLOWED_DIRS` (separate several with `" + os.pathsep + "`).")
+        raise PathNotAllowed(raw, allowed_roots())
     return resolved
 
 

@@ -1,5 +1,6 @@
 """A run's progress (training loss, held-out scores per round) and policies compared over seeds
-(METHOD.md §6: never judge a policy by one run)."""
+(METHOD.md §6: never judge a policy by one run). Names from run files (policies, subsets, seeds)
+reach legends and hovers escaped (core.figures.text)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.figures.palette import METRIC_LABELS, POLICY_COLORS, color_of, rgba
+from core.figures.text import plotly_text
 from core.statistics import band, over_seeds
 
 
@@ -35,7 +37,7 @@ def loss_figure(train: pd.DataFrame, height: int = 320) -> go.Figure:
     train = latest_attempt(train, ["round", *group_cols])
     for key, rows in train.groupby(group_cols, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        name = " · ".join(f"{c} {v}" for c, v in zip(group_cols, key))
+        name = plotly_text(" · ".join(f"{c} {v}" for c, v in zip(group_cols, key)))
         fig.add_trace(go.Scatter(x=rows["step"], y=rows["loss"], mode="lines+markers", name=name, marker=dict(size=4)))
     fig.update_layout(height=height, template="plotly_white", margin=dict(l=50, r=20, t=30, b=40),
                       xaxis_title="optimizer step", yaxis_title="training loss", legend=dict(orientation="h", y=-0.25))
@@ -83,19 +85,20 @@ def policy_curves_figure(points: pd.DataFrame, metrics: Sequence[str] = ("rougeL
             part = summary[summary["policy"] == policy].sort_values("n_tasks")
             if part.empty:
                 continue
-            color = color_of(policy, POLICY_COLORS, i)
+            color, shown = color_of(policy, POLICY_COLORS, i), plotly_text(policy)
             x = part["n_tasks"].to_numpy()
             lo, hi = band(part, metric, spread)
             if (hi > lo).any():
                 fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]),
                                          mode="lines", fill="toself", fillcolor=rgba(color, 0.18), line=dict(width=0),
-                                         hoverinfo="skip", name=f"{policy} spread", legendgroup=policy,
+                                         hoverinfo="skip", name=f"{shown} spread", legendgroup=policy,
                                          showlegend=False), row=1, col=col)
             fig.add_trace(go.Scatter(
-                x=x, y=part[metric], mode="lines+markers", name=policy, legendgroup=policy, showlegend=col == 1,
+                x=x, y=part[metric], mode="lines+markers", name=shown, legendgroup=policy, showlegend=col == 1,
                 line=dict(color=color, width=2.5), customdata=np.stack([lo, hi, part["n"].to_numpy()], axis=1),
-                hovertemplate=(f"<b>{policy}</b><br>%{{x}} tasks: %{{y:.2f}}<br>"
-                               "band %{customdata[0]:.2f}–%{customdata[1]:.2f} · %{customdata[2]} run(s)<extra></extra>")),
+                meta=shown, hovertemplate=("<b>%{meta}</b><br>%{x} tasks: %{y:.2f}<br>"
+                                           "band %{customdata[0]:.2f}–%{customdata[1]:.2f} · %{customdata[2]} run(s)"
+                                           "<extra></extra>")),
                 row=1, col=col)
         fig.update_xaxes(title_text="training tasks", row=1, col=col)
     label = METRIC_LABELS.get(metrics[0], metrics[0]) if len(metrics) == 1 else "ROUGE-L"

@@ -9,12 +9,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.figures.palette import REGION_COLORS
+from core.figures.text import plotly_text
 from core.taskmap.regions import REGIONS
 
 
 def perturbation_figure(sequences: pd.DataFrame, height: int = 380) -> go.Figure:
     """P_j for j = 0..k, one line per instance, P_0 (the original prompt) as a large diamond:
-    the vertical spread of a line is that instance's share of the task's PU."""
+    the vertical spread of a line is that instance's share of the task's PU. Instance ids reach
+    the legend and the hover escaped (they are task data)."""
     fig = go.Figure()
     if sequences.empty:
         return fig
@@ -24,10 +26,10 @@ def perturbation_figure(sequences: pd.DataFrame, height: int = 380) -> go.Figure
         p0 = float(p0.iloc[0]) if len(p0) else np.nan
         delta = (rows["prob"] - p0).abs()
         fig.add_trace(go.Scatter(
-            x=rows["perturbation"], y=rows["prob"], mode="lines+markers", name=str(instance_id),
+            x=rows["perturbation"], y=rows["prob"], mode="lines+markers", name=plotly_text(instance_id),
             legendgroup=str(instance_id), marker=dict(size=7), line=dict(width=1.5),
-            customdata=np.stack([delta.to_numpy()], axis=-1),
-            hovertemplate=f"<b>{instance_id}</b><br>j=%{{x}} · P_j=%{{y:.3f}}<br>|P_j − P_0|=%{{customdata[0]:.3f}}<extra></extra>",
+            customdata=np.stack([delta.to_numpy()], axis=-1), meta=plotly_text(instance_id),
+            hovertemplate="<b>%{meta}</b><br>j=%{x} · P_j=%{y:.3f}<br>|P_j − P_0|=%{customdata[0]:.3f}<extra></extra>",
         ))
     base = seqs[seqs["perturbation"] == 0]
     fig.add_trace(go.Scatter(
@@ -46,10 +48,10 @@ def perturbation_figure(sequences: pd.DataFrame, height: int = 380) -> go.Figure
 
 
 def region_mix_figure(counts: Mapping[str, int], title: str | None = None, height: int = 240) -> go.Figure:
-    """How many of a policy's picks fall in each region of the map."""
+    """How many of a policy's picks fall in each region of the map (`title` is plain text)."""
     names = list(REGIONS)
     fig = go.Figure(go.Bar(x=names, y=[counts.get(n, 0) for n in names], marker_color=[REGION_COLORS[n] for n in names],
                            text=[counts.get(n, 0) for n in names], textposition="outside"))
-    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=40, r=10, t=40 if title else 10, b=30),
+    fig.update_layout(title=None if title is None else plotly_text(title), height=height, template="plotly_white", margin=dict(l=40, r=10, t=40 if title else 10, b=30),
                       yaxis_title="tasks", showlegend=False)
     return fig

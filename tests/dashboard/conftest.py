@@ -1,8 +1,10 @@
-"""Fixtures of the dashboard tests: a project home with fixture results, AppTest, and (from
-e2e.py) the browser fixtures app_server, chromium and page."""
+"""Fixtures of the dashboard tests: a project home with fixture results (`home`) or an empty one
+(`project`), AppTest (`app`), a stub for worker launches (`launched`), and (from e2e.py) the
+browser fixtures app_server, chromium and page."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,27 @@ def app(home):
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(str(APP), default_timeout=60)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """An empty project home (data/, results/, runs/, curated/), set as TASKMAP_HOME."""
+    home = tmp_path / "home"
+    for name in ("data", "results", "runs", "curated"):
+        (home / name).mkdir(parents=True)
+    monkeypatch.setenv("TASKMAP_HOME", str(home))
+    monkeypatch.delenv("TASKMAP_ALLOWED_DIRS", raising=False)
+    return home
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """Replace the worker launch: record the runs instead of starting processes."""
+    runs = []
+
+    def fake_launch(run, python=None, extra_env=None):
+        runs.append(run)
+        return os.getpid()
+
+    monkeypatch.setattr("dashboard.jobs.launch_worker", fake_launch)
+    return runs

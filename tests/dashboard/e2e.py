@@ -121,8 +121,9 @@ def page(chromium):
 # --- helpers ---------------------------------------------------------------------------------
 
 def shot(page, name: str) -> Path:
-    """A screenshot of the page once Streamlit has finished drawing it."""
+    """A screenshot of the page once Streamlit has finished drawing it (charts included)."""
     wait_idle(page)
+    wait_charts(page)
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -135,6 +136,12 @@ def wait_idle(page, timeout: float = 30.0) -> None:
     page.wait_for_timeout(300)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
                            " && !document.querySelector('[data-stale=\"true\"]')", timeout=timeout * 1000)
+
+
+def wait_charts(page, timeout: float = 30.0) -> None:
+    """Wait until every Plotly chart on the page has been drawn (plotly.js loads lazily)."""
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+                           ".every(c => c.querySelector('.main-svg'))", timeout=timeout * 1000)
 
 
 def wait_for_text(page, text: str, timeout: float = 30.0):
@@ -230,3 +237,78 @@ def table_column(page, column: int = 0, index: int = 0) -> list[str]:
     found = cells.evaluate_all("els => els.map(e => [e.dataset.testid, e.textContent])")
     by_row = {int(testid.rsplit("-", 1)[1]): text for testid, text in found}
     return [by_row[r] for r in sorted(by_row)]
+
+
+# --- the app around every page, and task text -------------------------------------------------------
+
+def open_url(page, server: Server, path: str) -> None:
+    """Open an address of the app directly (as a bookmark, a pasted link or a reload would)."""
+    page.goto(f"{server.url}/{path.lstrip('/')}")
+    page.wait_for_selector("h1")
+    wait_idle(page)
+
+
+def app_frame(page) -> dict:
+    """What every page shares when it runs inside app.py: the grouped navigation (section
+    headers and page links), the wide layout, the sidebar footer; and any exception box."""
+    return page.evaluate("""() => {
+        const nav = document.querySelector('[data-testid="stSidebarNav"]');
+        const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+        const sidebar = document.querySelector('[data-testid="stSidebar"]');
+        return {
+            sections: nav ? [...nav.querySelectorAll('header, [data-testid="stNavSectionHeader"]')]
+                                .map(h => h.innerText.trim()).filter(Boolean) : [],
+            links: nav ? [...nav.querySelectorAll('a')].map(a => a.innerText.replace(/^\\S+\\n+/, '').trim()) : [],
+            main_max_width: main ? getComputedStyle(main).maxWidth : null,
+            main_width: main ? main.getBoundingClientRect().width : 0,
+            footer: !!sidebar && sidebar.textContent.includes('Project home:'),
+            exceptions: document.querySelectorAll('[data-testid="stException"]').length,
+        }; }""")
+
+
+def visible_text(page) -> str:
+    """The page's visible text, without the invisible word joiners dashboard.text puts in URLs."""
+    return page.evaluate("() => document.body.innerText").replace("\u2060", "")
+
+
+def markup_from(page, words) -> list[str]:
+    """Elements that task text became: anything carrying the injected class, link or image, any
+    formula, and any element (HTML or SVG, Plotly's included) whose whole text is one of the
+    injected marker words. Escaped text leaves the markers inside longer text, never alone."""
+    return page.evaluate("""(words) => {
+        const found = [];
+        const sel = '.inj, a[href*="inj"], img[alt*="inj"], .katex, .katex-display, mjx-container';
+        for (const el of document.querySelectorAll(sel)) found.push(el.outerHTML.slice(0, 200));
+        for (const el of document.querySelectorAll('body *')) {
+            const text = (el.textContent || '').trim();
+            if (words.includes(text)) found.push(el.tagName + ': ' + text);
+        }
+        return found; }""", list(words))
+
+
+def point_position(page, task_id: str, index: int = 0) -> tuple[float, float] | None:
+    """Page coordinates of the map point whose customdata[0] is `task_id`."""
+    return page.evaluate("""([id, i]) => {
+        const gd = document.querySelectorAll('.js-plotly-plot')[i];
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+        for (const t of gd._fullData) {
+            const k = (t.customdata || []).findIndex(r => r && r[0] === id);
+            if (k >= 0) return [box.left + xa._offset + xa.l2p(t.x[k]), box.top + ya._offset + ya.l2p(t.y[k])];
+        }
+        return null; }""", [task_id, index])
+
+
+def hover_text(page, task_id: str, index: int = 0) -> str:
+    """Move the mouse onto a task's point and return the hover label's text."""
+    page.locator(".js-plotly-plot").nth(index).scroll_into_view_if_needed()
+    page.mouse.move(5, 5)
+    position = point_position(page, task_id, index)
+    assert position is not None, f"no point for {task_id!r}"
+    page.mouse.move(*position)
+    label = page.locator(".js-plotly-plot").nth(index).locator(".hoverlayer .hovertext").first
+    label.wait_for(state="attached", timeout=10_000)
+    return label.evaluate("el => el.textContent")
+
+
+def legend_text(page, index: int = 0) -> str:
+    return page.locator(".js-plotly-plot").nth(index).locator(".legend").first.evaluate("el => el.textContent")

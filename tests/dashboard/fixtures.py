@@ -37,10 +37,11 @@ def _drop(words: list[str], p: float, rng: np.random.Generator) -> tuple[str, li
 
 
 def make_scored_set(results_root: Path, name: str = SET_NAME, *, k: int = 3, n_instances: int = 3,
-                    seed: int = 0, model: str = MODEL_NAME) -> Path:
-    """A scored set of the built-in suite (37 tasks) in results_root/name."""
+                    seed: int = 0, model: str = MODEL_NAME, source: str = "builtin") -> Path:
+    """A scored set of a task source (default the built-in suite, 37 tasks) in results_root/name."""
     rng = np.random.default_rng(seed)
-    loaded = load_tasks("builtin")
+    loaded = load_tasks(source)
+    assert loaded.tasks, [str(p) for p in loaded.problems]
     rows = []
     for t_index, task in enumerate(loaded.tasks):
         # a spread like the paper's figure: most tasks certain, a tail of prompt-sensitive ones
@@ -76,7 +77,7 @@ def make_scored_set(results_root: Path, name: str = SET_NAME, *, k: int = 3, n_i
     manifest = {
         "engine_version": "1", "run_key": "fixture", "config": to_dict(config),
         "model": {"name": model, "fingerprint": "fixture", "dtype": "float32", "device": "cpu", "prompt_style": "chat"},
-        "sources": ["builtin"], "n_tasks": len(tasks), "skipped": [], "region_rule": vars(RegionRule()),
+        "sources": [str(source)], "n_tasks": len(tasks), "skipped": [], "region_rule": vars(RegionRule()),
         "created": "2025-01-01T00:00:00+0000",
     }
     out = Path(results_root) / name
@@ -201,3 +202,53 @@ def make_home(root: Path, *, runs: bool = True) -> Home:
                                 rounds_done=2)
         findings = make_findings_run(root / "runs", "findings-demo")
     return Home(root, scored, tasks, loops, running, findings)
+
+
+# --- task data that must stay text ----------------------------------------------------------------
+# Every string below would become an element (or a link, a formula, a code span) if any page or
+# figure let it be interpreted. Each payload carries a marker ("inj…") that appears in the DOM as the
+# whole text of an element only if the payload was rendered as markup. (The heading's marker is two
+# words: Task detail wraps single dropped words of a definition in spans of its own.)
+INJECTED_WORDS = ("injbold", "injlink", "injital", "injstrong", "injmdlink", "injem", "injtick", "injmath",
+                  "injheading here", "injsup", "injpolicy", "injrun", "injmodel", "injcat")
+HOSTILE_MODEL = '<i class="inj">injmodel</i> $m^2$'
+HOSTILE_POLICY = '<b class="inj">injpolicy</b>'
+HOSTILE_RUN = 'loop-<i class="inj">injrun $r$'  # directory names: no "/", so the tags stay open
+HOSTILE_SET = 'records__<b class="inj">injset **md** $x$'
+LONG_ID = "long-" + "abcdefghij" * 24  # 245 characters, no space to break at
+
+
+def hostile_records() -> list[dict]:
+    """Self-Instruct-style records whose ids, definitions, inputs, outputs and categories hold HTML,
+    Markdown, LaTeX, backticks, bare URLs and very long strings."""
+    html = '<b class="inj">injbold</b> <a class="inj" href="#injlink">injlink</a> <i class="inj">injital</i>'
+    markdown = "**injstrong** [injmdlink](https://inj.example/md) _injem_ `injtick` www.inj.example"
+    latex = "$injmath^2$ and $$x$$ and \\(y\\)"
+    ids = ['<b class="inj">injbold</b>', "`injtick` id", "**injstrong**", "$injmath$", "<sup class=inj>injsup</sup>",
+           "[injmdlink](https://inj.example)", "_injem_ & <i>", LONG_ID, "plain-task-1", "plain-task-2"]
+    records = []
+    for i, task_id in enumerate(ids):
+        definition = (f"Task {i}: answer yes or no. {html} {markdown} {latex}\n# injheading here\n"
+                      + ("very long definition " * (60 if i == 7 else 2)))
+        records.append({
+            "id": task_id, "instruction": definition, "is_classification": i % 2 == 0,
+            "categories": [f'<b class="inj">injcat</b> {i % 3}', "`injtick` **injstrong**"],
+            "instances": [{"input": f"input {j}: {html} {latex} " + ("x" * 300 if j == 0 else ""),
+                           "output": "yes" if j % 2 else f"no {markdown}"} for j in range(4)],
+        })
+    return records
+
+
+def make_hostile_home(root: Path) -> Home:
+    """A project home whose only scored set (named HOSTILE_SET, model HOSTILE_MODEL) comes from
+    hostile_records(), with one loop run on it (run HOSTILE_RUN, policy HOSTILE_POLICY)."""
+    root = Path(root)
+    for name in ("data", "results", "runs", "curated"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    records = root / "data" / "hostile_records.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in hostile_records()))
+    scored = make_scored_set(root / "results", HOSTILE_SET, model=HOSTILE_MODEL, source=str(records))
+    tasks = pd.read_parquet(scored / "tasks.parquet")
+    run = make_loop_run(root / "runs", HOSTILE_RUN, tasks, policy=HOSTILE_POLICY, rounds_done=2, per_round=3,
+                        model=HOSTILE_MODEL)
+    return Home(root, scored, tasks, [run], None, None)

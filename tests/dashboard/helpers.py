@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 
 import numpy as np
@@ -33,13 +34,20 @@ def chart_points(spec: dict) -> dict[str, list[str]]:
             if t["type"] in ("scatter", "scattergl")}
 
 
+def shown(source: str) -> str:
+    """Markdown source as the reader sees its text: entities decoded (dashboard.text.escape writes
+    task data as numeric entities) and the invisible word joiners it puts inside URLs dropped."""
+    return html.unescape(source).replace("\u2060", "")
+
+
 def texts(at) -> str:
-    """All markdown, captions, titles, subheaders and alerts of the page, as one string."""
+    """All markdown, captions, titles, subheaders and alerts of the page, as one string, with
+    escaped task data decoded (see `shown`)."""
     parts = []
     for group in (at.title, at.header, at.subheader, at.markdown, at.caption, at.success, at.info, at.warning,
                   at.error):
         parts += [str(el.value) for el in group]
-    return "\n".join(parts)
+    return shown("\n".join(parts))
 
 
 def assert_clean(at) -> None:

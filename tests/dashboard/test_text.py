@@ -10,4 +10,6 @@ def test_marked_definition_strikes_dropped_words_and_escapes():
     assert html.split(" ")[0] == "Answer"
     lines = perturbation_lines("a b c d", {1: [0], 2: [1, 2]})
     assert "j = 1" in lines and "(1 of 4 words dropped)" in lines and "(2 of 4 words dropped)" in lines
-    assert escape("[x](http://e)") == "&#91;x&#93;&#40;http&#58;//e&#41;"
+    assert escape("[x](e)") == "&#91;x&#93;&#40;e&#41;"
+    # a word joiner keeps Markdown from linking a bare URL (it links after decoding entities)
+    assert escape("http://e") == "http&#58;\u2060//e"

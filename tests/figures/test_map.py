@@ -38,9 +38,9 @@ def test_regions_axis_and_hover():
     assert "cube-root" in fig.layout.xaxis.title.text
     labels = {a.text for a in fig.layout.annotations}
     assert {"<b>ambiguous</b>", "<b>easy</b>", "<b>difficult</b>"} <= labels
-    hover = scatter[0].hovertemplate
-    assert "PU" in hover and "PP" in hover and "region" in hover
-    assert scatter[0].customdata[0][1] == "Cat A, Cat B"
+    hover = scatter[0].hovertext[0]
+    assert "PU" in hover and "PP" in hover and "region" in hover and "perplexity" in hover
+    assert "Cat A, Cat B" in hover and scatter[0].customdata[0][0] in hover
     assert any(t.type == "heatmap" for t in fig.data)  # the rule's regions shaded behind the points
 
 
@@ -94,8 +94,11 @@ def test_map_regions_axis_hover_and_task_ids(scored):
     ticks = dict(zip(fig.layout.xaxis.ticktext, fig.layout.xaxis.tickvals))
     assert ticks["0.1"] == pytest.approx(0.1 ** (1 / 3))
     assert "cube-root" in fig.layout.xaxis.title.text
-    hover = traces[0].hovertemplate
-    assert "customdata[0]" in hover and "PU" in hover and "PP" in hover and "region" in hover
+    for t in traces:  # each point's hover names its task, its scores and its region
+        row = by_id.loc[t.customdata[0][0]]
+        hover = t.hovertext[0]
+        assert f"<b>{t.customdata[0][0]}</b>" in hover and f"PU {row['pu']:.4f}" in hover
+        assert f"PP {row['pp']:.3f}" in hover and f"region: {row['region']}" in hover
 
 
 def test_filtered_map_keeps_whole_set_shading_and_axis(scored):
@@ -144,3 +147,41 @@ def test_drift_frames_one_per_round_with_trained_tasks_marked(scored):
         np.testing.assert_allclose(sorted(np.concatenate([t.x for t in frame.data])), sorted(np.cbrt(rounds[r]["pu"])))
     summary = drift_summary(rounds)
     assert list(summary["trained before"]) == [0, 5, 10]
+
+
+HOSTILE = ['<b>bold</b>', '<a href="https://inj.example">link</a>', "$x^2$", "a & b", "<br>"]
+
+
+def test_task_text_is_escaped_in_hover_legend_and_title_but_raw_in_customdata():
+    """Plotly draws a subset of HTML (and whole-string LaTeX): task ids, categories and kinds reach
+    hover text and titles only through plotly_text; customdata[0] keeps the raw id for selections."""
+    from core.figures.text import plotly_text
+
+    tasks = random_tasks(len(HOSTILE) * 2)
+    tasks["task_id"] = [f"{h} {i}" for i, h in enumerate(HOSTILE * 2)]
+    tasks["categories"] = [[h] for h in HOSTILE * 2]
+    tasks["kind"] = HOSTILE * 2
+    fig = task_map_figure(tasks, title="<i>run</i> $y$")
+    assert fig.layout.title.text == "&lt;i&gt;run&lt;/i&gt; &#36;y&#36;"
+    for t in points_of(fig):
+        for (raw, _), hover in zip(t.customdata, t.hovertext):
+            assert raw in set(tasks["task_id"])  # raw, for selections
+            assert raw not in hover and plotly_text(raw) in hover
+            assert "<a" not in hover and "<i>" not in hover and "$" not in hover
+            assert hover.count("<b>") == 1  # only the builder's own markup
+    assert plotly_text('<a href="x">&</a>') == '&lt;a href="x"&gt;&amp;&lt;/a&gt;'
+
+
+def test_large_maps_send_a_short_hover_and_single_precision_points():
+    tasks = random_tasks(WEBGL_ABOVE + 10)
+    fig = task_map_figure(tasks, shade=False)
+    for t in points_of(fig):
+        assert t.x.dtype == np.float32 and t.y.dtype == np.float32
+        assert t.hovertext is None  # plain ids: the hover shows customdata[0] itself
+        assert "%{customdata[0]}" in t.hovertemplate and "%{customdata[1]:.4f}" in t.hovertemplate
+        np.testing.assert_allclose([row[1] for row in t.customdata],
+                                   tasks.set_index("task_id").loc[[row[0] for row in t.customdata], "pu"], atol=1e-6)
+    tasks["task_id"] = [f"<b>{i}</b>" for i in range(len(tasks))]
+    for t in points_of(task_map_figure(tasks, shade=False)):
+        assert "%{hovertext}" in t.hovertemplate
+        assert all(h == f"&lt;b&gt;{row[0][3:-4]}&lt;/b&gt;" for h, row in zip(t.hovertext, t.customdata))

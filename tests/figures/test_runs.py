@@ -36,3 +36,12 @@ def test_resumed_rounds_show_only_the_latest_attempt():
     assert list(rouge_figure(evals).data[0].y) == [30.0, 33.0, 35.0]
     train = pd.DataFrame({"round": [1, 1, 1], "step": [1, 2, 1], "loss": [2.0, 1.8, 1.9], "attempt": [1, 1, 2]})
     assert list(loss_figure(train).data[0].y) == [1.9]
+
+
+def test_policy_and_group_names_are_escaped():
+    points = pd.DataFrame([{"policy": "<b>mine</b>", "n_tasks": n, "rougeL": 40 + n + s} for n in (8, 16) for s in (0, 1)])
+    fig = policy_curves_figure(points, ["rougeL"], "std")
+    line = [t for t in fig.data if t.mode == "lines+markers"][0]
+    assert line.name == line.meta == "&lt;b&gt;mine&lt;/b&gt;" and "<b>mine</b>" not in line.hovertemplate
+    train = pd.DataFrame({"subset": ["<i>s</i>"] * 2, "seed": [0, 0], "step": [1, 2], "loss": [2.0, 1.0]})
+    assert loss_figure(train).data[0].name == "subset &lt;i&gt;s&lt;/i&gt; · seed 0"

@@ -40,3 +40,15 @@ def test_region_mix():
     counts = region_counts(pd.Series(["ambiguous", "ambiguous", "easy"]))
     assert counts == {"ambiguous": 2, "easy": 1, "difficult": 0, "other": 0}
     assert list(region_mix_figure(counts).data[0].y) == [2, 1, 0, 0]
+
+
+def test_instance_ids_and_titles_are_escaped():
+    """Instance ids are task data: the legend and hover show them as text, never as Plotly markup."""
+    seqs = pd.DataFrame({"instance_id": ["<b>i1</b>"] * 3 + ["$x$ & <a href='u'>l</a>"] * 3,
+                         "perturbation": [0, 1, 2] * 2, "prob": [0.5, 0.4, 0.6, 0.9, 0.8, 0.7]})
+    fig = perturbation_figure(seqs)
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert sorted(t.name for t in lines) == ["&#36;x&#36; &amp; &lt;a href='u'&gt;l&lt;/a&gt;", "&lt;b&gt;i1&lt;/b&gt;"]
+    for t in lines:
+        assert t.meta == t.name and "%{meta}" in t.hovertemplate and "<a" not in t.hovertemplate
+    assert region_mix_figure({}, title="<i>p</i>").layout.title.text == "&lt;i&gt;p&lt;/i&gt;"

@@ -1,14 +1,13 @@
-"""AppTest of the exploring pages: Task map, Task detail, Policies, Overview."""
+"""AppTest of the Task map page (dashboard/views/task_map.py): regions, the rule controls, filters,
+selections and their hand-off to Curate."""
 
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from core.config import RegionRule
-from core.loop.policies import SelectionRequest, select
 from core.taskmap.regions import assign_regions, region_counts
-from tests.dashboard.helpers import assert_clean, chart_points, charts, metric_values, texts
+from tests.dashboard.helpers import assert_clean, chart_points, charts, metric_values, shown, texts
 
 
 def test_map_shows_regions_counts_and_points(app, home):
@@ -25,6 +24,7 @@ def test_map_shows_regions_counts_and_points(app, home):
     assert "0 selected tasks" in texts(app)
 
 
+
 def test_rule_controls_recolour_the_map(app, home):
     app.run()
     app.slider(key="rule_ambiguous_frac__widget").set_value(0.4).run()
@@ -33,9 +33,10 @@ def test_rule_controls_recolour_the_map(app, home):
     points = chart_points(charts(app)[0])
     assert len(points[f"ambiguous ({round(0.4 * len(home.tasks))})"]) == round(0.4 * len(home.tasks))
     # the rule is shared: Policies sees the same regions
-    app.switch_page("pages/policies.py").run()
+    app.switch_page("views/policies.py").run()
     assert app.session_state["rule_ambiguous_frac"] == 0.4
     assert app.slider(key="rule_ambiguous_frac__widget").value == 0.4
+
 
 
 def test_threshold_rule_and_invalid_rule(app, home):
@@ -48,8 +49,9 @@ def test_threshold_rule_and_invalid_rule(app, home):
     app.radio(key="rule_method__widget").set_value("rank").run()
     app.slider(key="rule_ambiguous_frac__widget").set_value(0.6).run()
     app.slider(key="rule_easy_frac__widget").set_value(0.6).run()
-    assert any("Region rule not applied" in e.value for e in app.error)
+    assert any("Region rule not applied" in shown(e.value) for e in app.error)
     assert metric_values(app)["ambiguous"] == str(region_counts(home.tasks["region"])["ambiguous"])
+
 
 
 def test_filters_hide_tasks_but_keep_counts(app, home):
@@ -71,6 +73,7 @@ def test_filters_hide_tasks_but_keep_counts(app, home):
     assert sorted(shown) == sorted(home.tasks[home.tasks["category"] == category]["task_id"])
 
 
+
 def test_selection_fills_table_and_goes_to_curate(app, home):
     chosen = list(home.tasks.nlargest(3, "pu")["task_id"])
     app.session_state["map_selection"] = chosen
@@ -89,6 +92,7 @@ def test_selection_fills_table_and_goes_to_curate(app, home):
     assert editor.value["include"].all()
 
 
+
 def test_map_of_a_loop_round(app, home):
     app.run()
     option = "loop-uncertainty-s0 · round 2"
@@ -100,11 +104,13 @@ def test_map_of_a_loop_round(app, home):
     assert sorted(t for ids in points.values() for t in ids) == sorted(round_table["task_id"])
 
 
+
 def test_broken_table_shows_a_message_not_a_traceback(app, home):
     (home.scored_set / "tasks.parquet").write_bytes(b"not parquet")
     app.run()
     assert not app.exception
-    assert any("Could not show the task map" in e.value for e in app.error)
+    assert any("Could not show the task map" in shown(e.value) for e in app.error)
+
 
 
 def test_no_scored_set_explains_what_to_do(app, home, tmp_path, monkeypatch):
@@ -116,96 +122,6 @@ def test_no_scored_set_explains_what_to_do(app, home, tmp_path, monkeypatch):
     assert "No scored set yet" in texts(app)
 
 
-def test_task_detail_explains_the_task(app, home):
-    task_id = home.tasks.nlargest(1, "pu")["task_id"].iloc[0]
-    app.session_state["map_selection"] = [task_id]
-    app.run()
-    app.button(key="open_detail").click().run()
-    assert_clean(app)
-    assert app.title[0].value == "Task detail"
-    row = home.tasks.set_index("task_id").loc[task_id]
-    metrics = metric_values(app)
-    assert metrics["prompt uncertainty (PU)"] == f"{row['pu']:.4f}"
-    assert metrics["prediction probability (PP)"] == f"{row['pp']:.3f}"
-    assert metrics["region"] == row["region"]
-    seqs = pd.read_parquet(home.scored_set / "sequences.parquet")
-    seqs = seqs[seqs["task_id"] == task_id]
-    dropped = seqs[seqs["perturbation"] > 0].drop_duplicates("perturbation")["definition_dropped"]
-    page = texts(app)
-    assert page.count("line-through") == sum(len(d) for d in dropped)
-    for j in (1, 2, 3):
-        assert f"<b>j = {j}</b>" in page
-    instances = app.dataframe[0].value
-    assert len(instances) == 3
-    assert set(instances["prediction"]) <= set(seqs["prediction"])
-    p0 = seqs[seqs["perturbation"] == 0].set_index("instance_id")["prob"]
-    for r in instances.itertuples():
-        assert r.P_0 == pytest.approx(p0[r.instance_id])
-    (spec,) = charts(app)
-    assert len([t for t in spec["data"] if t.get("mode") == "lines+markers"]) == 3
-
-
-def test_task_detail_picks_any_task(app, home):
-    app.run()
-    app.switch_page("pages/task_detail.py").run()
-    app.selectbox(key="detail_task__widget").set_value("taskmap028_word_count").run()
-    assert_clean(app)
-    assert "taskmap028_word_count" in texts(app)
-
-
-def test_policies_pick_highlight_and_compare(app, home):
-    app.run()
-    app.switch_page("pages/policies.py").run()
-    assert_clean(app)
-    expected = select(home.tasks, SelectionRequest("uncertainty", 8))
-    picks = app.dataframe[0].value
-    assert list(picks["task_id"]) == expected.task_ids
-    spec = charts(app)[0]
-    outlined = {row[0] for t in spec["data"] if t["type"] == "scatter"
-                for row, w in zip(t["customdata"], t["marker"]["line"]["width"]) if w > 0}
-    assert outlined == set(expected.task_ids)
-    assert app.session_state["policy_picks"]["task_ids"] == expected.task_ids
-
-    app.toggle(key="compare_policies").set_value(True).run()
-    app.selectbox(key="pb_policy").set_value("ambiguous").run()
-    assert_clean(app)
-    other = select(home.tasks, SelectionRequest("ambiguous", 8)).task_ids
-    overlap = len(set(expected.task_ids) & set(other))
-    metrics = metric_values(app)
-    assert metrics["overlap"] == f"{overlap} tasks"
-    assert metrics["Jaccard"] == f"{overlap / len(set(expected.task_ids) | set(other)):.2f}"
-    mix_b = [s for s in charts(app) if s["layout"].get("title", {}).get("text") == "region mix of ambiguous"][0]
-    counts = dict(zip(mix_b["data"][0]["x"], mix_b["data"][0]["y"]))
-    assert counts == {"ambiguous": len(other), "easy": 0, "difficult": 0, "other": 0}
-
-    app.button(key="send_B").click().run()
-    assert app.title[0].value == "Curate"
-    assert list(app.data_editor[0].value["task_id"]) == other
-
-
-def test_policy_quota_and_shortfall(app, home):
-    app.run()
-    app.switch_page("pages/policies.py").run()
-    app.selectbox(key="pa_policy").set_value("difficult").run()
-    app.number_input(key="pa_n").set_value(20).run()
-    assert_clean(app)
-    expected = select(home.tasks, SelectionRequest("difficult", 20))
-    assert expected.shortfall > 0
-    assert any("fewer task(s) than asked" in w.value for w in app.warning)
-    app.radio(key="pa_quota").set_value("fixed share").run()
-    app.slider(key="pa_share").set_value(1.0).run()
-    picks = app.dataframe[0].value
-    assert set(picks["kind"]) <= {"classification"}
-
-
-def test_overview_counts(app, home):
-    app.run()
-    app.switch_page("pages/overview.py").run()
-    assert_clean(app)
-    metrics = metric_values(app)
-    assert metrics == {"scored sets": "1", "runs": "6", "curated subsets": "0"}
-    assert len(app.dataframe[1].value) == 6
-
 
 def test_clear_selection_resets_table_and_chart(app, home):
     app.session_state["map_selection"] = list(home.tasks["task_id"].iloc[:2])
@@ -215,3 +131,4 @@ def test_clear_selection_resets_table_and_chart(app, home):
     assert_clean(app)
     assert "0 selected tasks" in texts(app)
     assert app.session_state["map_version"] == 1  # the chart is drawn fresh, without the old selection
+

@@ -6,8 +6,11 @@ import streamlit as st
 from core.figures.task import region_mix_figure
 from core.loop.policies import SelectionRequest, policy_names, select
 from core.taskmap.regions import region_counts
-from dashboard import data, widgets
+from dashboard import data, nav, state
 from dashboard.maps import map_for
+from dashboard.text import escape
+from dashboard.widgets import pickers, rules
+from dashboard.widgets.common import page_guard
 
 st.title("Policies")
 
@@ -21,6 +24,8 @@ HELP = {
     "difficult": "tasks of the difficult region, strongest first",
     "curated": "a saved Curate subset, in its order",
 }
+QUOTAS = {"pool share": "pool", "ignore kinds": "none", "fixed share": None}
+PICK_COLUMNS = ["pick_rank", "task_id", "kind", "region", "pu", "pp", "perplexity"]
 
 
 def policy_form(column, label: str, key: str, default_policy: str, pool_size: int, rule):
@@ -32,11 +37,10 @@ def policy_form(column, label: str, key: str, default_policy: str, pool_size: in
                               format_func=lambda p: f"{p} — {HELP.get(p, '')}")
         n = st.number_input("tasks to pick", 1, max(1, pool_size), min(8, max(1, pool_size)), key=f"{key}_n")
         seed = st.number_input("seed", 0, 10_000, 0, key=f"{key}_seed")
-        quota_mode = st.radio("classification / generation quota", ["pool share", "ignore kinds", "fixed share"],
-                              key=f"{key}_quota", horizontal=True,
+        quota_mode = st.radio("classification / generation quota", list(QUOTAS), key=f"{key}_quota", horizontal=True,
                               help="select within the classification and generation sub-pools separately "
                                    "(the paper: 24 + 44 of 68)")
-        quota = {"pool share": "pool", "ignore kinds": "none"}.get(quota_mode)
+        quota = QUOTAS[quota_mode]
         if quota is None:
             quota = st.slider("classification share", 0.0, 1.0, 0.35, 0.01, key=f"{key}_share")
         curated = ()
@@ -54,18 +58,18 @@ def run_policy(tasks, request):
     try:
         return select(tasks, request)
     except ValueError as exc:
-        st.error(f"{request.policy}: {exc}")
+        st.error(f"{escape(request.policy)}: {escape(exc)}")
         return None
 
 
 def show() -> None:
-    info = widgets.scored_set_picker()
-    rule = widgets.rule_controls()
+    info = pickers.scored_set_picker()
+    rule = rules.rule_controls()
     if info is None:
         return
     table_path = info.path / "tasks.parquet"
     tasks = data.tasks_with_rule(table_path, rule)
-    st.caption(f"**{info.name}** · {len(tasks)} tasks · regions by the {rule.method} rule (sidebar)")
+    st.caption(f"**{escape(info.name)}** · {len(tasks)} tasks · regions by the {rule.method} rule (sidebar)")
 
     compare = st.toggle("compare with a second policy", key="compare_policies")
     col_a, col_b = st.columns(2) if compare else (st.container(), None)
@@ -76,11 +80,10 @@ def show() -> None:
     pick_b = run_policy(tasks, request_b) if request_b else None
     if pick_a is None:
         return
-    for pick in (pick_a, pick_b):
+    for request, pick in ((request_a, pick_a), (request_b, pick_b)):
         if pick is not None and pick.shortfall:
-            st.warning(f"{pick.table['policy'].iloc[0] if len(pick.table) else 'policy'}: "
-                       f"{pick.shortfall} fewer task(s) than asked for were available.")
-    st.session_state[widgets.POLICY_PICKS] = {
+            st.warning(f"{escape(request.policy)}: {pick.shortfall} fewer task(s) than asked for were available.")
+    st.session_state[state.POLICY_PICKS] = {
         "policy": request_a.policy, "n": request_a.n, "seed": request_a.seed, "quota": request_a.quota,
         "task_ids": pick_a.task_ids, "scored_set": str(info.path)}
 
@@ -98,20 +101,19 @@ def show() -> None:
     figure, _ = map_for(table_path, rule, highlight=highlight)
     st.plotly_chart(figure, key="policy_map", theme=None)
 
-    columns = [c for c in ("pick_rank", "task_id", "kind", "region", "pu", "pp", "perplexity") if c in pick_a.table]
-    panes = [("A", request_a, pick_a, col_a)] + ([("B", request_b, pick_b, col_b)] if pick_b is not None else [])
-    result_cols = st.columns(len(panes))
-    for (label, request, pick, _), col in zip(panes, result_cols):
+    panes = [("A", request_a, pick_a)] + ([("B", request_b, pick_b)] if pick_b is not None else [])
+    for (label, request, pick), col in zip(panes, st.columns(len(panes))):
         with col:
-            st.markdown(f"**{label}: {request.policy}** picks {len(pick.task_ids)} tasks")
+            st.markdown(f"**{label}: {escape(request.policy)}** picks {len(pick.task_ids)} tasks")
             st.plotly_chart(region_mix_figure(region_counts(pick.table["region"]) if len(pick.table) else {},
                                               title=f"region mix of {request.policy}"), key=f"mix_{label}", theme=None)
-            st.dataframe(pick.table[columns], hide_index=True, key=f"picks_{label}")
+            st.dataframe(pick.table[[c for c in PICK_COLUMNS if c in pick.table]], hide_index=True,
+                         key=f"picks_{label}")
             if st.button(f"Send {label}'s picks to Curate", key=f"send_{label}", disabled=not pick.task_ids):
-                added = widgets.send_to_curate(tasks, pick.task_ids, f"policy {request.policy}")
-                st.session_state["curate_notice"] = f"{added} task(s) added from the {request.policy} policy."
-                st.switch_page("pages/curate.py")
+                added = state.send_to_curate(tasks, pick.task_ids, f"policy {request.policy}")
+                state.set_notice(f"{added} task(s) added from the {request.policy} policy.")
+                st.switch_page(nav.CURATE)
 
 
-with widgets.page_guard("the Policies page"):
+with page_guard("the Policies page"):
     show()

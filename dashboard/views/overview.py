@@ -3,8 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, widgets
+from dashboard import data
 from dashboard.paths import project_home
+from dashboard.text import escape
+from dashboard.widgets.common import page_guard
 
 st.title("Overview")
 st.markdown(
@@ -15,7 +17,7 @@ st.markdown(
 
 
 def show() -> None:
-    st.caption(f"project home: `{project_home()}`")
+    st.caption(f"project home: {escape(project_home())}")
     sets = data.list_scored_sets()
     runs = data.all_runs()
     subsets = data.list_subsets()
@@ -37,12 +39,12 @@ def show() -> None:
         st.caption("None yet: the **Score** and **Train** pages start them.")
     st.subheader("Curated subsets")
     if subsets:
-        st.dataframe(pd.DataFrame([{"name": p.stem, "tasks": len(data.read_subset(p).get("task_ids", [])),
-                                    "scored set": data.read_subset(p).get("scored_set")} for p in subsets]),
-                     hide_index=True, key="subsets")
+        records = [(p, data.read_subset(p)) for p in subsets]
+        st.dataframe(pd.DataFrame([{"name": p.stem, "tasks": len(r.get("task_ids", [])), "scored set": r.get("scored_set")}
+                                   for p, r in records]), hide_index=True, key="subsets")
     else:
         st.caption("None yet: save one on the **Curate** page.")
 
 
-with widgets.page_guard("the overview"):
+with page_guard("the overview"):
     show()
