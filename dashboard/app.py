@@ -30,6 +30,7 @@ pages = {
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     ],
     "Results": [
+        st.Page("views/findings.py", title="Findings", icon=":material/science:"),
         st.Page("pages/compare.py", title="Compare and findings", icon=":material/monitoring:"),
         st.Page("pages/overview.py", title="Overview", icon=":material/home:"),
     ],
