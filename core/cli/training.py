@@ -98,8 +98,9 @@ def findings_config(a: argparse.Namespace) -> FindingsConfig:
         eval_tasks = ()
     else:
         eval_tasks = tuple(resolve_source(s) for s in preset.eval_tasks)
+    preset_sources = [resolve_source(s) for s in (*preset.pool, *preset.eval_tasks) if s.startswith("shared:")]
     for source in (*pool, *eval_tasks):
-        if source != "builtin" and not source.startswith("hf:") and not Path(source).exists():
+        if source in preset_sources and not Path(source).exists():
             raise FileNotFoundError(f"task source {source} not found (preset {preset.name!r}: the shared data "
                                     f"folder is {shared_data_dir()}; set TASKMAP_SHARED or pass --pool/--eval)")
     holdout = given.get("findings_holdout_frac", preset.holdout_frac if not eval_tasks else 0.0)

@@ -55,7 +55,7 @@ def subset_ci_figure(subsets: pd.DataFrame, height: int = 420, title: str | None
         error_y=dict(type="data", symmetric=False, array=(subsets["high"] - subsets["mean"]).tolist(),
                      arrayminus=(subsets["mean"] - subsets["low"]).tolist(), visible=True, thickness=2, width=8),
         marker_color=[color_of(s, SUBSET_COLORS, i) for i, s in enumerate(subsets["subset"])],
-        text=[f"{m:.1f}" for m in subsets["mean"]], textposition="inside",
+        text=[f"{m:.1f}" for m in subsets["mean"]], textposition="inside", insidetextanchor="start",
         customdata=subsets[["low", "high", "n_tasks", "n_seeds"]].to_numpy(),
         hovertemplate=("<b>%{x}</b><br>mean %{y:.2f}<br>95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f}"
                        "<br>%{customdata[2]} held-out tasks × %{customdata[3]} seed(s)<extra></extra>"),
@@ -144,5 +144,5 @@ def subsets_map_figure(scores: pd.DataFrame, rule, trained: dict[str, set[str]],
             marker=dict(symbol=SUBSET_SYMBOLS.get(subset, "circle-open"), size=16 + 4 * (i % 2),
                         color=color_of(subset, SUBSET_COLORS, i), line=dict(width=2.5)),
             customdata=np.array(rows.index)[:, None], hoverinfo="skip"))
-    fig.update_layout(legend=dict(title="region (tasks) · subsets' training tasks", orientation="h", y=-0.15))
+    fig.update_layout(legend=dict(title=None, orientation="h", y=-0.15))
     return fig

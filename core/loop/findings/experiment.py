@@ -166,51 +166,62 @@ class FindingsRunner:
                                    **_summary(frame))
         record("base", None, [], frame, -1)
 
-        for i, (seed, subset) in enumerate(jobs):
-            if self.should_stop():
-                raise Cancelled()
-            ids = subset_tasks(scores, subset, size, seed, self.rule)
-            name = job_name(subset, seed)
-            frame = self._finished_job(name)
-            if frame is not None:
-                record(subset, seed, ids, frame, i)
-                continue
-            self.status(stage=f"train {subset} seed {seed}", round=i,
-                        progress={"done": i + 1, "total": total, "unit": "models"})
-            train_cfg = type(cfg.train)(**{**cfg.train.__dict__, "seed": seed})
-            fields = {"subset": subset, "seed": seed, "round": i, "attempt": self.attempt}
+        try:
+            for i, (seed, subset) in enumerate(jobs):
+                if self.should_stop():
+                    raise Cancelled()
+                ids = subset_tasks(scores, subset, size, seed, self.rule)
+                name = job_name(subset, seed)
+                frame = self._finished_job(name)
+                if frame is not None:
+                    record(subset, seed, ids, frame, i)
+                    continue
+                self.status(stage=f"train {subset} seed {seed}", round=i,
+                            progress={"done": i + 1, "total": total, "unit": "models"})
+                train_cfg = type(cfg.train)(**{**cfg.train.__dict__, "seed": seed})
+                fields = {"subset": subset, "seed": seed, "round": i, "attempt": self.attempt}
 
-            def on_log(rec, fields=fields):
-                if not rec.pop("forwarded", False):  # a multi-process job logs its own records
-                    self.run.append_metric("train", **fields, **rec)
+                def on_log(rec, fields=fields):
+                    if not rec.pop("forwarded", False):  # a multi-process job logs its own records
+                        self.run.append_metric("train", **fields, **rec)
 
-            checkpoint = self.run.path / "checkpoints" / name
-            job = {"sources": list(cfg.pool), "split": cfg.pool_split, "run_dir": str(self.run.path),
-                   "metric_fields": fields}
-            train_cached(base, [by_id[t] for t in ids], train_cfg, checkpoint, on_log=on_log,
-                         should_stop=self.should_stop, log=self.log, job=job)
-            self.status(stage=f"eval {subset} seed {seed}")
-            _, table, _ = evaluate_cached(checkpoint, held_out, cfg.eval, cfg.score.dtype,
-                                          should_stop=self.should_stop)
-            frame = self._save_job(name, table, held_out)
-            summary = record(subset, seed, ids, frame, i)
-            self.run.append_metric("eval", subset=subset, seed=seed, round=i, n_tasks=len(ids), attempt=self.attempt,
-                                   **summary)
-            self.log(f"{subset} seed {seed}: ROUGE-L {summary['rougeL']:.2f}")
-            if cfg.keep_checkpoints == "none":
-                shutil.rmtree(checkpoint, ignore_errors=True)
+                checkpoint = self.run.path / "checkpoints" / name
+                job = {"sources": list(cfg.pool), "split": cfg.pool_split, "run_dir": str(self.run.path),
+                       "metric_fields": fields}
+                train_cached(base, [by_id[t] for t in ids], train_cfg, checkpoint, on_log=on_log,
+                             should_stop=self.should_stop, log=self.log, job=job)
+                self.status(stage=f"eval {subset} seed {seed}")
+                _, table, _ = evaluate_cached(checkpoint, held_out, cfg.eval, cfg.score.dtype,
+                                              should_stop=self.should_stop)
+                frame = self._save_job(name, table, held_out)
+                summary = record(subset, seed, ids, frame, i)
+                self.run.append_metric("eval", subset=subset, seed=seed, round=i, n_tasks=len(ids), attempt=self.attempt,
+                                       **summary)
+                self.log(f"{subset} seed {seed}: ROUGE-L {summary['rougeL']:.2f}")
+                if cfg.keep_checkpoints == "none":
+                    shutil.rmtree(checkpoint, ignore_errors=True)
+        except Cancelled:
+            if len(rows) > 1:  # a cancelled run still reports what it finished
+                self._report(rows, per_task, pool, how, size, sizes, started, scores,
+                             partial=f"cancelled after {len(rows) - 1} of {len(jobs)} trained models; the statistics "
+                                     "use the finished ones")
+            raise
         self.status(stage="report", round=None, progress=None)  # "round" counted trainings; done now
+        return self._report(rows, per_task, pool, how, size, sizes, started, scores)
+
+    def _report(self, rows, per_task, pool, how, size, sizes, started, scores, partial: str | None = None):
+        cfg = self.cfg
         results = pd.DataFrame(rows)
         results.to_parquet(self.out / "results.parquet", index=False)
         table = pd.concat(per_task, ignore_index=True)[["subset", "seed", "task_id", "kind", "category", "rougeL",
                                                         "exact_match", "n_instances"]]
         table.to_parquet(self.out / "per_task.parquet", index=False)
         seconds = time.time() - started
-        self.log(f"experiment finished in {seconds / 60:.1f} min; writing the report")
+        self.log(f"experiment {'stopped' if partial else 'finished'} after {seconds / 60:.1f} min; writing the report")
         from core.loop.findings.report import write_report
 
         info = {"pool_tasks": len(pool), "heldout": how, "subset_size": size, "region_sizes": sizes,
-                "seconds": seconds, "config": to_dict(cfg)}
+                "seconds": seconds, "partial": partial, "config": to_dict(cfg)}
         atomic_write_json(self.out / "run_info.json", info)
         written = write_report(self.out, results, table, scores, cfg, info, log=self.log)
         self.log("report: " + ", ".join(str(p.name) for p in written))

@@ -117,7 +117,7 @@ def settings(cfg: FindingsConfig, info: dict) -> list[tuple[str, str]]:
                      f"{s.labels}, precision {s.dtype}; rule {rule.method}"
                      + (f" (ambiguous {rule.ambiguous_frac:g}, easy {rule.easy_frac:g}, difficult {rule.difficult_frac:g})"
                         if rule.method == "rank" else "")),
-        ("run time", f"{minutes:.1f} min" + (f" on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), load "
+        ("run time", f"{minutes:.1f} min (this attempt)" + (f" on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), load "
                                               f"average {machine.get('load', '?')} at the end" if machine else "")),
     ]
     return out
@@ -222,6 +222,8 @@ def write_report(out: Path, results: pd.DataFrame, per_task: pd.DataFrame, score
     if png_note:
         log(png_note)
     banner = demo_banner(cfg)
+    if info.get("partial"):
+        banner = " ".join(filter(None, [f"Partial results: {info['partial']}.", banner]))
     setting_rows = settings(cfg, info)
 
     payload = {**a.to_dict(), "title": TITLE, "demo": banner, "settings": dict(setting_rows),
