@@ -80,7 +80,8 @@ def test_report_has_intervals_paired_table_and_the_computed_conclusion(findings_
     analysis = json.loads((out / "analysis.json").read_text())
     expected = analyze(pd.read_parquet(out / "per_task.parquet"), subset_size=3, demo=True)
     assert analysis["conclusion"] == expected.conclusion  # computed from the per-task scores, not typed
-    assert analysis["conclusion"].startswith("Quick demo at small scale. On 12 held-out tasks × 2 seeds")
+    assert analysis["conclusion"].startswith("Quick demo at small scale. At this scale")
+    assert "On 12 held-out tasks × 2 seeds (3 training tasks per subset): ambiguous and difficult" in analysis["conclusion"]
     assert [r["subset"] for r in analysis["subsets"]] == ["base", "ambiguous", "easy", "difficult", "random"]
     assert [(r["a"], r["b"]) for r in analysis["comparisons"]] == [
         ("ambiguous", "difficult"), ("ambiguous", "random"), ("difficult", "random"), ("easy", "base")]

@@ -57,11 +57,13 @@ def test_separated_the_paper_finding_is_supported():
     assert c[("difficult", "random")]["low"] < 0 < c[("difficult", "random")]["high"]
     assert c[("easy", "base")]["verdict"] == "easy < base"
     assert a.headline == "supported"
-    assert a.conclusion.startswith("On 16 held-out tasks × 5 seeds (9 training tasks per subset): ")
+    assert a.conclusion.startswith("At this scale the data support the paper's finding: ambiguous tasks beat both "
+                                   "difficult and random ones. On 16 held-out tasks × 5 seeds (9 training tasks per "
+                                   "subset): ambiguous beats difficult")
     assert "ambiguous beats difficult (+4." in a.conclusion
     assert "difficult and random are not separated" in a.conclusion
     assert "easy falls below base" in a.conclusion
-    assert a.conclusion.endswith("the data support the paper's finding: ambiguous tasks beat both difficult and random ones.")
+    assert a.conclusion.endswith(").")
 
 
 def test_not_separated_when_the_intervals_cross_zero():
@@ -107,4 +109,6 @@ def test_incomplete_runs_say_what_is_missing():
     a = analyze(per_task_table({"base": 0, "easy": 2}))
     assert a.headline == "incomplete" and "needs the ambiguous, difficult and random subsets" in a.conclusion
     headline, sentence = conclude(a.comparisons, 12, 3, 5, demo=True)
-    assert sentence.startswith("Quick demo at small scale. On 12 held-out tasks × 3 seeds (5 training tasks per subset)")
+    assert sentence.startswith("Quick demo at small scale. The paper's claim")
+    assert sentence.endswith("On 12 held-out tasks × 3 seeds (5 training tasks per subset): easy beats base ("
+                             + sentence.split("easy beats base (")[1])

@@ -158,7 +158,7 @@ def conclude(comparisons: pd.DataFrame, n_tasks: int, n_seeds: int, subset_size:
             claim = ("At this scale the data do not separate ambiguous from "
                      f"{' or '.join(r['b'] for r in present)}: the intervals include zero, so this run can neither "
                      "confirm nor refute the paper's finding.")
-    sentence = f"{prefix}{scale}: " + "; ".join(clauses) + ". " + claim if clauses else f"{prefix}{scale}. {claim}"
+    sentence = f"{prefix}{claim} {scale}: " + "; ".join(clauses) + "." if clauses else f"{prefix}{claim} {scale}."
     return headline, sentence
 
 
