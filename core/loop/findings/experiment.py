@@ -19,7 +19,6 @@ Files, in the run directory's findings/:
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -150,7 +149,7 @@ class FindingsRunner:
         total = len(jobs) + 1
         rows, per_task = [], []
 
-        def record(subset, seed, ids, frame, index):
+        def record(subset, seed, ids, frame):
             summary = _summary(frame)
             rows.append({"subset": subset, "seed": -1 if seed is None else seed, "n_tasks": len(ids),
                          "task_ids": list(ids), **summary})
@@ -164,7 +163,7 @@ class FindingsRunner:
             frame = self._save_job("base", table, held_out)
             self.run.append_metric("eval", subset="base", seed=-1, round=-1, n_tasks=0, attempt=self.attempt,
                                    **_summary(frame))
-        record("base", None, [], frame, -1)
+        record("base", None, [], frame)
 
         try:
             for i, (seed, subset) in enumerate(jobs):
@@ -174,7 +173,7 @@ class FindingsRunner:
                 name = job_name(subset, seed)
                 frame = self._finished_job(name)
                 if frame is not None:
-                    record(subset, seed, ids, frame, i)
+                    record(subset, seed, ids, frame)
                     continue
                 self.status(stage=f"train {subset} seed {seed}", round=i,
                             progress={"done": i + 1, "total": total, "unit": "models"})
@@ -194,7 +193,7 @@ class FindingsRunner:
                 _, table, _ = evaluate_cached(checkpoint, held_out, cfg.eval, cfg.score.dtype,
                                               should_stop=self.should_stop)
                 frame = self._save_job(name, table, held_out)
-                summary = record(subset, seed, ids, frame, i)
+                summary = record(subset, seed, ids, frame)
                 self.run.append_metric("eval", subset=subset, seed=seed, round=i, n_tasks=len(ids), attempt=self.attempt,
                                        **summary)
                 self.log(f"{subset} seed {seed}: ROUGE-L {summary['rougeL']:.2f}")
@@ -237,10 +236,3 @@ def _summary(frame: pd.DataFrame) -> dict[str, float]:
         out[f"rougeL_{kind}"] = float(part["rougeL"].mean()) if len(part) else float("nan")
     return out
 
-
-def read_info(out: Path) -> dict:
-    path = Path(out) / "run_info.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
