@@ -138,7 +138,9 @@ class FindingsRunner:
             if self.should_stop():
                 raise Cancelled()
 
-        scores = score_pool(base, pool, cfg.score, self.rule, score_progress)
+        # scored under the model's own name ("default" for the built-in model), so the cache that
+        # `taskmap score` and ./scripts/run filled serves this map too
+        scores = score_pool(cfg.model, pool, cfg.score, self.rule, score_progress)
         scores.to_parquet(self.out / "taskmap.parquet", index=False)
         sizes = {r: int((scores["region"] == r).sum()) for r in ("ambiguous", "easy", "difficult")}
         regions_used = [s for s in cfg.subsets if s in sizes]
