@@ -5,8 +5,10 @@ headless Chromium, PNG), resuming without retraining, and the presets on the com
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +19,7 @@ from core.loop.findings import split_holdout
 from core.loop.findings.analysis import analyze
 from core.loop.runs import RunDir, create_run
 from core.loop.worker import run_worker
-from tests.dashboard.e2e import CHROMIUM, chromium  # noqa: F401  (browser fixture)
+from tests.dashboard.e2e import CHROMIUM, CHROMIUM_ARGS
 
 SEEDS = (0, 1)
 
@@ -105,23 +107,24 @@ def test_report_has_intervals_paired_table_and_the_computed_conclusion(findings_
 
 
 @pytest.mark.browser
-def test_report_opens_offline_in_chromium_with_its_figures_drawn(findings_run, chromium):  # noqa: F811
+def test_report_opens_offline_in_chromium_with_its_figures_drawn(findings_run):
+    """Headless Chromium loads report.html from disk (no network: --dump-dom after the scripts
+    ran) and Plotly draws every figure into its div."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("TASKMAP_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} not installed but TASKMAP_REQUIRE_BROWSER is set")
+        pytest.skip(f"{CHROMIUM} not installed")
     report = findings_run.path / "findings" / "report.html"
-    context = chromium.new_context(viewport={"width": 1300, "height": 1000}, offline=True)
-    page = context.new_page()
-    page.goto(report.as_uri())
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5 && "
-                           "[...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullData)")
-    drawn = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(g => "
-                          "[g.id, g._fullData.length, g.querySelectorAll('.main-svg').length])")
-    assert {d[0] for d in drawn} == {"fig-subsets", "fig-forest", "fig-kinds", "fig-categories", "fig-map"}
-    assert all(n_traces > 0 and n_svg > 0 for _, n_traces, n_svg in drawn)
-    bars = page.evaluate("() => document.getElementById('fig-subsets')._fullData[0].x")
-    assert list(bars) == ["base", "ambiguous", "easy", "difficult", "random"]
-    assert page.locator("#conclusion").inner_text().startswith("Conclusion")
-    Path("test-artifacts").mkdir(exist_ok=True)
-    page.screenshot(path="test-artifacts/findings_report.png", full_page=True)
-    context.close()
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_ARGS, "--virtual-time-budget=20000", "--dump-dom", report.as_uri()],
+                         capture_output=True, text=True, timeout=300).stdout
+    parts = re.split(r'<div id="(fig-[a-z]+)"', dom)
+    figures = dict(zip(parts[1::2], parts[2::2]))
+    assert set(figures) == {"fig-subsets", "fig-forest", "fig-kinds", "fig-categories", "fig-map"}
+    for name, html in figures.items():
+        assert html.count('class="main-svg"') >= 2, name  # Plotly drew it (plot and hover layers)
+    assert all(f'data-unformatted="{s}"' in figures["fig-subsets"] for s in ("base", "ambiguous", "random"))
+    assert 'data-unformatted="ambiguous − difficult"' in figures["fig-forest"]
+    assert 'id="conclusion"' in dom and "Quick demo at small scale" in dom
 
 
 def test_figures_exported_as_png_or_the_report_says_why(findings_run):
