@@ -137,6 +137,7 @@ def test_an_older_run_without_statistics_shows_its_report_as_written(app, home):
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a whole (tiny) experiment: minutes when the machine is shared
 def test_demo_button_runs_the_quick_demo_with_a_tiny_model_and_shows_the_report(app_server, page, tmp_path,
                                                                               tiny_causal_dir):
     home = make_home(tmp_path / "home", runs=False)
