@@ -119,9 +119,12 @@ def cmd_findings(a: argparse.Namespace) -> int:
     if a.name is None and not a.pool:
         a.name = f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     run = create_run(Path(a.runs_dir), _run_name(a, "findings"), run_config_to_dict(config))
-    print(f"findings, preset {config.preset}: pool {', '.join(config.pool)}; held-out "
-          f"{', '.join(config.eval_tasks) or f'{config.holdout_frac:.0%} of the pool' if config.holdout_frac else 'the pool'}; "
+    held = (", ".join(config.eval_tasks) if config.eval_tasks else
+            f"{config.holdout_frac:.0%} of the pool" if config.holdout_frac else "the pool itself (not unseen tasks)")
+    print(f"findings, preset {config.preset}: pool {', '.join(config.pool)}; held-out {held}; "
           f"seeds {', '.join(map(str, config.seeds))}")
+    if FINDINGS_PRESETS[config.preset].demo:
+        print("(a quick demo at small scale: it shows how the experiment works, not whether the finding holds)")
     code = run_foreground_or_detached([run], a.detach)
     report = run.path / "findings" / "report.md"
     if report.is_file():
