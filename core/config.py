@@ -326,32 +326,120 @@ class LoopConfig:
         _validate(self)
 
 
-# The findings experiment trains 12 models (4 subsets x 3 seeds); these defaults keep it under an
-# hour on a 2-core CPU with the 135M default model (measured: see README).
+# The findings experiment trains one model per (subset, seed): 4 subsets x 5 seeds by default.
+# These training and evaluation sizes are the default preset's (see FINDINGS_PRESETS).
 FINDINGS_TRAIN = TrainConfig(max_instances_per_task=8, max_source_tokens=384, max_target_tokens=48)
 FINDINGS_EVAL = EvalConfig(max_instances_per_task=15, max_new_tokens=48)
+FINDINGS_SUBSETS = ("ambiguous", "easy", "difficult", "random")
+KEEP_CHECKPOINTS = ("none", "all")
 
 
 @dataclass(frozen=True)
 class FindingsConfig:
     """The ambiguous-vs-difficult experiment: from one task map, train on equal-size subsets of
-    each region and of random tasks, over several seeds, and evaluate each on held-out tasks."""
+    each region and of random tasks, over several seeds, and evaluate each on held-out tasks.
+
+    Held-out tasks: `eval_tasks` (with `eval_split`); without them, `holdout_frac` of the pool
+    (seeded by `holdout_seed`, the same share of each kind) is set aside before scoring and never
+    trained on; with neither, the pool itself is evaluated (a smoke test, said so in the report).
+    preset: the preset the config was built from ("quick" marks the report as a small demo).
+    """
 
     pool: tuple[str, ...] = ("builtin",)
     pool_split: str | None = None
     eval_tasks: tuple[str, ...] = ()
     eval_split: str | None = None
     model: str = "default"
-    subsets: tuple[str, ...] = ("ambiguous", "easy", "difficult", "random")
+    subsets: tuple[str, ...] = FINDINGS_SUBSETS
     subset_size: int = option(0, "tasks per subset (0 = the smallest region's size)", min=0)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    holdout_frac: float = option(0.0, "without --eval: share of the pool held out (seeded, per kind) as unseen "
+                                 "evaluation tasks", min=0.0, max=0.9, label="held-out share of the pool")
+    holdout_seed: int = 0
+    keep_checkpoints: str = option("none", "none: delete each trained model once it is evaluated (the results "
+                                   "keep its scores); all: keep them", choices=KEEP_CHECKPOINTS)
+    skip_png: bool = option(False, "do not export the report's figures as PNG (needs Chromium)", flag="--no-png")
+    preset: str = ""
     score: ScoreConfig = field(default_factory=ScoreConfig)
     train: TrainConfig = FINDINGS_TRAIN
     eval: EvalConfig = FINDINGS_EVAL
     rule: RegionRule = field(default_factory=RegionRule)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        unknown = [s for s in self.subsets if s not in FINDINGS_SUBSETS]
+        _validate(self, ([f"subsets must be among {FINDINGS_SUBSETS}, got {unknown}"] if unknown else [])
+                  + (["seeds must not be empty"] if not self.seeds else [])
+                  + ([f"seeds must differ, got {self.seeds}"] if len(set(self.seeds)) != len(self.seeds) else []))
+
+
+@dataclass(frozen=True)
+class FindingsPreset:
+    """A named size of the findings experiment: what `taskmap findings --preset NAME` and the
+    dashboard's demo button start. Options given explicitly override a preset's values.
+
+    pool / eval_tasks: the task sources used when none are given ("shared:" paths are looked up
+    in the shared data folder, see `shared_data_dir`); holdout_frac: the pool's share held out
+    when no held-out tasks are given (a third: never evaluate on the tasks trained on). demo: the report and every page say it is a small demo."""
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    eval: EvalConfig
+    subset_size: int = 0
+    pool: tuple[str, ...] = ("builtin",)
+    eval_tasks: tuple[str, ...] = ()
+    holdout_frac: float = 1 / 3
+    rule: RegionRule = field(default_factory=RegionRule)
+    demo: bool = False
+
+
+FINDINGS_PRESETS: dict[str, FindingsPreset] = {p.name: p for p in (
+    FindingsPreset(
+        "quick", "a demo in under 10 minutes on a 2-core CPU with the default model: the built-in tasks, a third "
+        "held out, 5 tasks per subset, 3 seeds, short training; small scale, so expect wide intervals",
+        seeds=(0, 1, 2), subset_size=0, demo=True,
+        train=TrainConfig(max_instances_per_task=8, epochs=1.0, batch_size=8, warmup_steps=2, max_source_tokens=256,
+                          max_target_tokens=24),
+        eval=EvalConfig(max_instances_per_task=8, max_new_tokens=24)),
+    FindingsPreset(
+        "default", "CPU-sized (about an hour on a 2-core CPU on the shared NIV2 subset): 8 instances per task, "
+        "2 epochs, 15 held-out instances per task, 5 seeds",
+        seeds=(0, 1, 2, 3, 4), train=FINDINGS_TRAIN, eval=FINDINGS_EVAL),
+    FindingsPreset(
+        "self-instruct", "the Self-Instruct setting: 2,000 Alpaca-cleaned records as the pool (one instruction = one "
+        "task, regions of 400), the 252 user-oriented instructions held out; 100 tasks per subset, 3 seeds",
+        seeds=(0, 1, 2), subset_size=100,
+        pool=("shared:alpaca_cleaned/alpaca_cleaned_subset_sample2k.json",),
+        eval_tasks=("shared:self_instruct/user_oriented_instructions.jsonl",),
+        train=TrainConfig(max_instances_per_task=1, epochs=2.0, batch_size=8, max_source_tokens=256,
+                          max_target_tokens=64),
+        eval=EvalConfig(max_instances_per_task=1, max_new_tokens=64)),
+    FindingsPreset(
+        "paper", "the paper's sizes, for a GPU: 200 instances per task, lr 5e-5 constant, 50 warm-up steps, 8 epochs, "
+        "effective batch 128, 100 held-out instances and 128 new tokens, regions of 11% of the pool, 5 seeds",
+        seeds=(0, 1, 2, 3, 4),
+        rule=RegionRule(ambiguous_frac=0.11, easy_frac=0.11, difficult_frac=0.11),
+        train=TrainConfig(max_instances_per_task=200, learning_rate=5e-5, lr_scheduler="constant_with_warmup",
+                          warmup_steps=50, epochs=8.0, batch_size=16, grad_accum=8, max_source_tokens=1024,
+                          max_target_tokens=128),
+        eval=EvalConfig(max_instances_per_task=100, max_new_tokens=128)),
+)}
+
+
+def shared_data_dir() -> Path:
+    """The shared data folder: TASKMAP_SHARED/data, else ../shared/data beside the repository."""
+    import os
+
+    from core.io import REPO_ROOT
+
+    root = os.environ.get("TASKMAP_SHARED")
+    return (Path(root).expanduser() if root else REPO_ROOT.parent / "shared") / "data"
+
+
+def resolve_source(source: str) -> str:
+    """A preset's task source as a path: "shared:REL" lies in the shared data folder."""
+    return str(shared_data_dir() / source[len("shared:"):]) if source.startswith("shared:") else source
 
 
 @dataclass(frozen=True)

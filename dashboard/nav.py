@@ -11,6 +11,7 @@ POLICIES = "views/policies.py"
 CURATE = "views/curate.py"
 SCORE = "views/score.py"
 TRAIN = "views/train.py"
+FINDINGS = "views/findings.py"
 COMPARE = "views/compare.py"
 OVERVIEW = "views/overview.py"
 
@@ -27,7 +28,8 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         (TRAIN, "Train", ":material/model_training:"),
     ],
     "Results": [
-        (COMPARE, "Compare and findings", ":material/monitoring:"),
+        (FINDINGS, "Findings", ":material/science:"),
+        (COMPARE, "Compare", ":material/monitoring:"),
         (OVERVIEW, "Overview", ":material/home:"),
     ],
 }

@@ -40,6 +40,8 @@ SCORE_RUN = "score_run"
 SCORE_RUN_STARTED = "score_run_started"  # set when a run starts; becomes SCORE_RUN on the next run
 TRAIN_RUN = "train_run"
 TRAIN_RUN_STARTED = "train_run_started"
+FINDINGS_RUN = "findings_run"        # the findings run shown on Findings (its selectbox)
+FINDINGS_RUN_STARTED = "findings_run_started"  # set when the demo button starts a run
 
 
 def rule_key(field: str) -> str:

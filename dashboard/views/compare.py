@@ -1,10 +1,9 @@
-"""Compare and findings: policies across seeds, the ambiguous-vs-difficult experiment, and how
-the map moves between the rounds of a loop."""
+"""Compare: policies across seeds, and how the map moves between the rounds of a loop. (The
+ambiguous-vs-difficult experiment has its own page, Findings.)"""
 
 import pandas as pd
 import streamlit as st
 
-from core.figures.findings import findings_bar_figure, findings_summary
 from core.figures.map import drift_figure
 from core.figures.palette import METRIC_LABELS
 from core.figures.runs import policy_curves_figure
@@ -15,7 +14,7 @@ from dashboard.text import escape, listing
 from dashboard.widgets import rules
 from dashboard.widgets.common import page_guard
 
-st.title("Compare and findings")
+st.title("Compare")
 
 
 def curves(loops) -> None:
@@ -38,33 +37,6 @@ def curves(loops) -> None:
                + ". One run is one seed; compare policies only over several seeds.")
     table = points.pivot_table(index="policy", columns="n_tasks", values=metric, aggfunc="mean")
     st.dataframe(table.round(2), key="curves_table")
-
-
-def findings(runs) -> None:
-    if not runs:
-        st.info("No findings run yet: start one on the **Train** page (Findings experiment).")
-        return
-    run = next(r for r in runs if r.name == st.selectbox("findings run", [r.name for r in runs], key="findings_run"))
-    results_path = run.path / "findings" / "results.parquet"
-    report_path = run.path / "findings" / "report.md"
-    if results_path.is_file():
-        results = data.read_parquet(results_path)
-        metric = st.selectbox("metric", [m for m in METRIC_LABELS if m in results], key="findings_metric",
-                              format_func=METRIC_LABELS.get)
-        st.plotly_chart(findings_bar_figure(results, metric), key="findings_bar", theme=None)
-        st.dataframe(findings_summary(results, metric).round(3), hide_index=True, key="findings_table")
-    else:
-        st.caption(f"{escape(results_path.name)} not written yet (state: {escape(run.status().get('state'))}).")
-    if report_path.is_file():
-        # the report names models, pools and tasks: shown as its Markdown text, never rendered as markup
-        with st.container(border=True):
-            st.caption(f"{escape(report_path.name)}")
-            st.code(report_path.read_text(), language="markdown", wrap_lines=True)
-    for name in ("report.md", "report.html", "map.html"):
-        path = run.path / "findings" / name
-        if path.is_file():
-            st.download_button(f"download {name}", path.read_bytes(), file_name=f"{run.name}-{name}",
-                               mime="text/markdown" if name.endswith(".md") else "text/html", key=f"dl-{name}")
 
 
 def drift(loops, rule) -> None:
@@ -99,12 +71,9 @@ def show() -> None:
     rule = rules.rule_controls()
     runs = data.all_runs()
     loops = [r for r in runs if data.run_config(r).get("kind") == "loop"]
-    findings_runs = [r for r in runs if data.run_config(r).get("kind") == "findings"]
-    tab_curves, tab_findings, tab_drift = st.tabs(["Policies across seeds", "Findings", "Map drift"])
+    tab_curves, tab_drift = st.tabs(["Policies across seeds", "Map drift"])
     with tab_curves:
         curves(loops)
-    with tab_findings:
-        findings(findings_runs)
     with tab_drift:
         drift(loops, rule)
 

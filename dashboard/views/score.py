@@ -22,6 +22,7 @@ st.title("Score tasks")
 
 MAIN = ("n_instances", "n_perturbations", "drop_prob", "seed")
 NOT_ON_THE_FORM = ("model", "revision", "trust_remote_code")  # the model comes from sources.model_input
+SCALE_OUT = ("backend", "workers", "threads", "ray_address")  # how the scoring runs, not what it computes
 
 
 def open_on_map(run, status: dict) -> None:
@@ -40,8 +41,13 @@ def new_run_form(has_runs: bool) -> None:
         model = sources.model_input("score_model")
         values = forms.config_inputs(ScoreConfig, MAIN, key_prefix="score")
         with st.expander("more settings"):
-            more = forms.described_fields(ScoreConfig, exclude=(*MAIN, *NOT_ON_THE_FORM))
+            more = forms.described_fields(ScoreConfig, exclude=(*MAIN, *NOT_ON_THE_FORM, *SCALE_OUT))
             values |= forms.config_inputs(ScoreConfig, more, key_prefix="score", columns=3)
+        with st.expander("advanced: backend and scale-out"):
+            st.caption("Where the packs are scored: in the worker process (0 Ray workers), on N Ray actors of a "
+                       "local cluster, or on an existing Ray cluster; the tables are the same either way, and "
+                       "packs already cached are not scored again. Ray needs `pip install 'taskmap[ray]'`.")
+            values |= forms.config_inputs(ScoreConfig, SCALE_OUT, key_prefix="score", columns=4)
         default_name = slug(("builtin" if source == "builtin" else Path(source or "tasks").stem) + "__"
                             + ("smollm2-135m-instruct" if model in (None, "default") else Path(model).name),
                             limit=60).lower()

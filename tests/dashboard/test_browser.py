@@ -94,7 +94,7 @@ def test_pages_render_in_the_browser(app_server, page, fixture_home):
     server = app_server(fixture_home.root)
     open_app(page, server)
     for title, name in (("Task detail", "05_task_detail"), ("Policies", "06_policies"), ("Score", "07_score"),
-                        ("Train", "08_train"), ("Compare and findings", "09_compare"), ("Overview", "10_overview")):
+                        ("Train", "08_train"), ("Findings", "09_findings"), ("Compare", "09_compare"), ("Overview", "10_overview")):
         go_to(page, title if title != "Score" else "Score")
         if page.locator(".js-plotly-plot").count():
             page.locator(".js-plotly-plot").first.wait_for()

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.browser
 
 APP_DIR = Path(__file__).resolve().parents[2] / "dashboard"
 SECTIONS = ["Explore", "Run", "Results"]
-LINKS = ["Task map", "Task detail", "Policies", "Curate", "Score", "Train", "Compare and findings", "Overview"]
+LINKS = ["Task map", "Task detail", "Policies", "Curate", "Score", "Train", "Findings", "Compare", "Overview"]
 # address -> the page's title; /compare first, as the first request of the fresh server
-ADDRESSES = {"compare": "Compare and findings", "task_detail": "Task detail", "policies": "Policies",
+ADDRESSES = {"compare": "Compare", "findings": "Findings", "task_detail": "Task detail", "policies": "Policies",
              "curate": "Curate", "score": "Score tasks", "train": "Train", "overview": "Overview", "": "Task map"}
 
 

@@ -122,7 +122,7 @@ def test_task_data_stays_text_on_every_page(app_server, page, tmp_path):
     shot(page, "45_text_curate")
 
     # --- Compare: a run and a policy named with markup; the drift map and its caption
-    go_to(page, "Compare and findings")
+    go_to(page, "Compare")
     wait_charts(page)
     assert HOSTILE_POLICY in legend_text(page)
     text = visible_text(page)

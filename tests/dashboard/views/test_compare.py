@@ -1,4 +1,4 @@
-"""AppTest of the Compare and findings page (dashboard/views/compare.py)."""
+"""AppTest of the Compare page (dashboard/views/compare.py)."""
 
 from __future__ import annotations
 
@@ -31,19 +31,6 @@ def test_compare_curves_mean_over_seeds(app, home):
         for x, y in zip(line["x"], line["y"]):
             assert y == pytest.approx(sum(expected[(policy, x)]) / len(expected[(policy, x)]))
     assert any(t.get("fill") == "toself" for t in curves["data"])  # the spread band
-
-
-
-def test_compare_findings_report_and_bars(app, home):
-    compare_page(app)
-    # the report is shown as its Markdown text (it names models and pools), never rendered as markup
-    assert any("# Findings: ambiguous vs difficult" in c.value for c in app.code)
-    bars = [c for c in charts(app) if c["data"] and c["data"][0]["type"] == "bar"][0]
-    assert bars["data"][0]["x"] == ["ambiguous", "easy", "difficult", "random"]
-    results = pd.read_parquet(home.findings.path / "findings" / "results.parquet")
-    means = results.groupby("subset")["rougeL"].mean()
-    assert bars["data"][0]["y"] == pytest.approx([means[s] for s in ["ambiguous", "easy", "difficult", "random"]])
-    assert bars["data"][0]["error_y"]["array"] == pytest.approx([0.9] * 4)
 
 
 

@@ -107,6 +107,22 @@ def test_score_upload_and_start(app, home, launched):
 
 
 
+def test_score_on_ray_workers_is_an_advanced_option(app, home, launched):
+    """The scale-out fields sit in their own expander and reach the run's config as set."""
+    score_page(app)
+    app.number_input(key="score_workers").set_value(2).run()
+    app.number_input(key="score_threads").set_value(1).run()
+    assert_clean(app)
+    labels = [e.label for e in app.expander]
+    assert "advanced: backend and scale-out" in labels
+    app.text_input(key="score_name").input("on-ray").run()
+    app.button(key="start_scoring").click().run()
+    assert_clean(app)
+    (run,) = launched
+    score = json.loads(run.config_path.read_text())["score"]
+    assert (score["workers"], score["threads"], score["backend"], score["ray_address"]) == (2, 1, "torch", None)
+
+
 def test_score_oversized_upload_is_refused(app, home, monkeypatch):
     monkeypatch.setattr("dashboard.paths.MAX_UPLOAD_BYTES", 10)
     score_page(app)
