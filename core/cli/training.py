@@ -179,8 +179,8 @@ def add_commands(sub) -> None:
                                    "ambiguous, easy and difficult regions and of random tasks over several seeds, "
                                    "evaluate each on the held-out tasks, and write findings/report.html (one "
                                    "self-contained file), report.md and the figures as PNG: each subset's mean with a "
-                                   "95%% bootstrap interval, the paired differences with Holm-adjusted tests, and a "
-                                   "computed conclusion. Presets: " + presets.replace("%", "%%")
+                                   "95% bootstrap interval, the paired differences with Holm-adjusted tests, and a "
+                                   "computed conclusion. Presets: " + presets
                                    + ". Options given explicitly override the preset's values.")
     add_pool_args(p)
     p.set_defaults(pool=None)
