@@ -52,8 +52,8 @@ def test_default_model_scores_and_audit_rows_recompute(two_niv2_tasks, tmp_path)
 
 
 def test_default_dtype_follows_this_cpu(two_niv2_tasks, tmp_path):
-    """auto: bf16 weights where the CPU computes bf16 fast, else fp32 weights with int8 teacher
-    forcing (the packed path runs SmolLM2): whatever this CPU is, the run says what it chose."""
+    """auto: bf16 weights where the CPU computes bf16 fast, else fp32 (int8 was measured too far
+    from fp32): whatever this CPU is, the run says what it chose."""
     from core.scoring.hardware import cpu_info
     from core.scoring.precision import AUTO_CPU
 

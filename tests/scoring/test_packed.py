@@ -172,7 +172,7 @@ def test_mixed_decodes_in_fp32_and_scores_in_the_reduced_precision(tiny_causal_d
 
 def test_mixed_on_this_cpu_uses_its_fast_reduced_precision(tiny_causal_dir):
     lm = load_model(str(tiny_causal_dir), dtype="mixed", device="cpu")
-    expected = "mixed-bfloat16" if cpu_info().fast_bf16 else "mixed-int8"
+    expected = "mixed-bfloat16" if cpu_info().fast_bf16 else "float32"  # int8 teacher forcing is too coarse
     assert lm.precision == expected, (cpu_info().kind, lm.run.reason)
     assert lm.run.reason and lm.dtype == torch.float32
 

@@ -28,9 +28,9 @@ def fake_cpu(kind: str) -> CpuInfo:
 @pytest.mark.parametrize("kind, packed, auto, mixed", [
     ("AVX512-BF16", True, "bfloat16", "mixed-bfloat16"),
     ("AVX512-BF16", False, "bfloat16", "mixed-bfloat16"),
-    ("AVX-512", True, "mixed-int8", "mixed-int8"),
+    ("AVX-512", True, "float32", "float32"),
     ("AVX-512", False, "float32", "float32"),
-    ("AVX2", True, "mixed-int8", "mixed-int8"),
+    ("AVX2", True, "float32", "float32"),
     ("AVX2", False, "float32", "float32"),
     ("other", True, "float32", "float32"),
 ])
