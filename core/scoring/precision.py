@@ -98,10 +98,6 @@ def resolve_precision(dtype: str, device: torch.device, *, packed: bool, cpu: Cp
         return _mixed_on_cpu(cpu, packed)
     if dtype == "auto":
         choice, why = AUTO_CPU[cpu.kind]
-        if choice == "mixed":
-            mixed = _mixed_on_cpu(cpu, packed)
-            return Precision(mixed.weights, mixed.linear, mixed.scoring, f"{cpu.kind} CPU: {why}"
-                             if mixed.scoring else mixed.reason)
         return Precision(choice, reason=f"{cpu.kind} CPU: {why}")
     return Precision(dtype, reason="asked for")
 

@@ -59,8 +59,7 @@ def test_default_dtype_follows_this_cpu(two_niv2_tasks, tmp_path):
 
     engine = Engine(ScoreConfig(n_instances=3, n_perturbations=2), cache_dir=tmp_path)
     kind = cpu_info().kind
-    expected = {"bfloat16": "bfloat16", "mixed": "mixed-bfloat16" if cpu_info().fast_bf16 else "mixed-int8",
-                "float32": "float32"}[AUTO_CPU[kind][0]]
+    expected = AUTO_CPU[kind][0]
     assert engine.loaded.precision == expected, kind
     assert engine.loaded.dtype == (torch.bfloat16 if expected == "bfloat16" else torch.float32)
     result = engine.score(two_niv2_tasks[:1])

@@ -64,10 +64,7 @@ def test_this_machine_gets_what_its_kind_gets():
     cpu = cpu_info()
     choice, _ = AUTO_CPU[cpu.kind]
     auto = resolve_precision("auto", CPU, packed=True)
-    if choice == "mixed":
-        assert auto.name == ("mixed-bfloat16" if cpu.fast_bf16 else "mixed-int8")
-    else:
-        assert auto.name == choice
+    assert auto.name == choice
     assert cpu.usable <= cpu.flags
 
 
